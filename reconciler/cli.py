@@ -1,0 +1,319 @@
+"""The command line: click commands only, one error boundary, exit codes from errors.ExitCode."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from reconciler.errors import ExitCode, ReconcilerError, UsageError
+
+if TYPE_CHECKING:
+    from reconciler.engine import PlanResult
+    from reconciler.models import ApplyReport
+    from reconciler.plan import PlanOptions
+    from reconciler.settings import Settings
+
+# Subcommands defined in their own modules are imported only when invoked, to keep start-up fast.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "emulator": ("reconciler.emulator.command", "command"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module_name, attr = LAZY_COMMANDS[cmd_name]
+            import importlib
+
+            command: click.Command = getattr(importlib.import_module(module_name), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="reconciler")
+def cli() -> None:
+    """Keep io.net IO Intelligence secrets in sync with a desired-state YAML file in git."""
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--offline", is_flag=True, help="Do not resolve value references (no secrets needed).")
+def validate(file: Path, offline: bool) -> None:
+    """Check FILE: schema, API limits, and (unless --offline) that every value reference resolves."""
+    from reconciler import desired
+
+    state = desired.load(file, resolve=not offline)
+    count = len(state.secrets)
+    mode = " (offline: references not resolved)" if offline else ""
+    click.echo(f"{file}: valid, {count} secret{'s' if count != 1 else ''}{mode}")
+
+
+def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every command that talks to io.net shares."""
+    options = [
+        click.option(
+            "--api-url",
+            metavar="URL",
+            help="io.net API base URL, or 'local' for the embedded emulator (env RECONCILER_API_URL).",
+        ),
+        click.option(
+            "--auth-header",
+            type=click.Choice(["bearer", "x-api-key"]),
+            help="How the API key (env IOINTELLIGENCE_API_KEY) is sent. Default: bearer.",
+        ),
+        click.option(
+            "--state",
+            "state_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="State file. Default: .reconciler/state.json beside FILE.",
+        ),
+        click.option(
+            "--ignore-state", is_flag=True, help="Plan from the remote alone, without the state file."
+        ),
+        click.option("--timeout", type=float, help="Seconds to wait for each answer. Default: 30."),
+        click.option("-v", "--verbose", count=True, help="More detail on stderr (never values)."),
+        click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr."),
+        click.option("--no-color", is_flag=True, help="No colour (also when NO_COLOR is set)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options that change what is planned."""
+    options = [
+        click.option(
+            "--prune/--no-prune", default=None, help="Delete remote secrets the file does not list."
+        ),
+        click.option("--force-values", is_flag=True, help="Re-send every managed value (rotation)."),
+        click.option("--heal", is_flag=True, help="Re-send values written outside reconciler (unverified)."),
+        click.option("--allow-empty", is_flag=True, help="Allow prune with an empty secrets list."),
+        click.option(
+            "--max-deletes",
+            type=click.IntRange(min=0),
+            help="Allow up to N deletes (default 10, and never more than half the account).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+FORMATS = click.Choice(["text", "markdown", "json"])
+
+
+def _settings(file: Path, opts: dict[str, Any], concurrency: int | None = None) -> Settings:
+    from reconciler import settings
+
+    _configure_logging(int(opts["verbose"]), bool(opts["quiet"]))
+    return settings.resolve(
+        desired_path=file,
+        api_url=opts["api_url"],
+        auth_header=opts["auth_header"],
+        state=opts["state_path"],
+        ignore_state=bool(opts["ignore_state"]),
+        timeout=opts["timeout"],
+        concurrency=concurrency,
+        color=False if opts["no_color"] else None,
+        verbosity=int(opts["verbose"]),
+        is_tty=sys.stdout.isatty(),
+    )
+
+
+def _plan_options(opts: dict[str, Any]) -> PlanOptions:
+    from reconciler.plan import PlanOptions
+
+    return PlanOptions(
+        prune=bool(opts["prune"]),
+        force_values=bool(opts["force_values"]),
+        heal=bool(opts["heal"]),
+        allow_empty=bool(opts["allow_empty"]),
+        max_deletes=opts["max_deletes"],
+    )
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    import logging
+
+    level = logging.WARNING if quiet or not verbose else (logging.INFO if verbose == 1 else logging.DEBUG)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("reconciler").setLevel(level)
+    # httpx and httpcore log URLs and connection details; never let them speak above warnings.
+    for noisy in ("httpx", "httpcore", "hpack", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
+@plan_options
+@common_options
+def plan(file: Path, fmt: str, detailed_exitcode: bool, **opts: Any) -> None:
+    """Show what apply would change in the account to match FILE, field by field."""
+    from reconciler import engine
+    from reconciler.render import render_plan
+
+    settings = _settings(file, opts)
+    result = asyncio.run(engine.make_plan(settings, file, _plan_options(opts)))
+    _emit(render_plan(result.plan, fmt, color=settings.color, source=str(file)))
+    if detailed_exitcode and result.plan.has_changes:
+        raise click.exceptions.Exit(int(ExitCode.CHANGES))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI).")
+@click.option("--concurrency", type=int, help="Writes in flight at once. Default: 4.")
+@click.option("--adopt", is_flag=True, help="Record existing secrets whose display matches, without writing.")
+@click.option("--break-lock", is_flag=True, help="Take the state lock even if another run holds it.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@plan_options
+@common_options
+def apply(
+    file: Path,
+    auto_approve: bool,
+    concurrency: int | None,
+    adopt: bool,
+    break_lock: bool,
+    fmt: str,
+    **opts: Any,
+) -> None:
+    """Make the account match FILE: plan, confirm, write, verify each write by reading it back."""
+    from reconciler import engine
+    from reconciler import state as state_file
+    from reconciler.render import render_apply, render_plan
+
+    settings = _settings(file, opts, concurrency)
+    interactive = sys.stdin.isatty()
+    if not auto_approve and not interactive:
+        raise UsageError("apply needs confirmation: no terminal to ask on, so pass --auto-approve")
+    with state_file.lock(settings.state_path, break_lock=break_lock):
+        result = asyncio.run(engine.make_plan(settings, file, _plan_options(opts)))
+        if not result.plan.has_changes and not adopt:
+            _emit(render_plan(result.plan, fmt, color=settings.color, source=str(file)))
+            return
+        _emit(render_plan(result.plan, fmt, color=settings.color, source=str(file)))
+        if not auto_approve:
+            answer = click.prompt(
+                "Apply these changes? Only 'yes' is accepted", default="", show_default=False
+            )
+            if answer.strip() != "yes":
+                click.echo("Apply cancelled; nothing was changed.", err=True)
+                raise click.exceptions.Exit(int(ExitCode.ERROR))
+        report = asyncio.run(_apply_with_signals(settings, result, adopt))
+    _emit(render_apply(report, fmt, color=settings.color))
+    if report.interrupted:
+        raise click.exceptions.Exit(int(ExitCode.INTERRUPTED))
+    if report.failed:
+        raise click.exceptions.Exit(int(ExitCode.ERROR))
+
+
+async def _apply_with_signals(settings: Settings, result: PlanResult, adopt: bool) -> ApplyReport:
+    """SIGINT stops new work, lets writes in flight finish and the state be saved; a second one aborts."""
+    import signal
+
+    from reconciler import engine
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_sigint() -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        click.echo(
+            "Interrupted: finishing writes in flight, then stopping (Ctrl-C again to abort).", err=True
+        )
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    loop.add_signal_handler(signal.SIGTERM, on_sigint)
+    progress = _progress_bar(len(result.plan.actionable))
+    try:
+        return await engine.run_apply(settings, result, adopt=adopt, progress=progress, stop=stop)
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+        if progress is not None:
+            click.echo("", err=True)
+
+
+def _progress_bar(total: int) -> Callable[[int, int], None] | None:
+    if total <= 5 or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(1, total)
+        click.echo(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", err=True, nl=False)
+
+    return show
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@common_options
+def drift(file: Path, fmt: str, **opts: Any) -> None:
+    """Report what changed outside reconciler since the last apply. Exit 2 when there is drift."""
+    from reconciler import engine
+    from reconciler.plan import PlanOptions
+    from reconciler.render import render_drift
+
+    settings = _settings(file, opts)
+    result = asyncio.run(engine.make_plan(settings, file, PlanOptions()))
+    _emit(render_drift(result.plan, fmt, color=settings.color))
+    if result.plan.drift:
+        raise click.exceptions.Exit(int(ExitCode.CHANGES))
+
+
+def _emit(text: str) -> None:
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+def _run(entry: click.Command, args: list[str] | None) -> int:
+    try:
+        # Without standalone mode click returns the code of a raised Exit instead of exiting.
+        result = entry.main(args=args, prog_name="reconciler", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        return int(ExitCode.INTERRUPTED)
+    except click.ClickException as exc:
+        # Usage errors exit 1 like every other error; 2 is reserved for "changes present".
+        exc.show()
+        return int(ExitCode.ERROR)
+    except ReconcilerError as exc:
+        click.echo(f"Error: {exc}" if "\n" not in exc.message else exc.message, err=True)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return int(ExitCode.INTERRUPTED)
+    except Exception as exc:  # the one boundary: an unexpected failure is a bug, reported without its text
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
+        click.echo(
+            f"Internal error: {type(exc).__name__} at {where}. This is a bug in reconciler; "
+            "please report it (the message is withheld because it might contain a secret).",
+            err=True,
+        )
+        return int(ExitCode.INTERNAL)
+    return result if isinstance(result, int) else int(ExitCode.OK)
+
+
+def main(args: list[str] | None = None) -> None:
+    code = _run(cli, args)
+    sys.exit(code)

@@ -1,0 +1,210 @@
+"""`reconciler emulator`: serve the local io.net secrets API over HTTP until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+from types import FrameType
+from typing import Any
+
+import click
+
+from reconciler.emulator.config import (
+    DEFAULT_DB_PATH,
+    DUPLICATE_NAMES_CHOICES,
+    LIST_STYLE_CHOICES,
+    PATCH_NULL_CHOICES,
+)
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+GRACEFUL_SHUTDOWN_S = 5
+
+
+def _api_key(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    if any(not key.strip() for key in value):
+        raise click.BadParameter("an API key must not be empty")
+    return tuple(key.strip() for key in value)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket, bound before the server starts so --port 0 can report the port it got."""
+    from reconciler.errors import UsageError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio turns on TCP_NODELAY only for sockets that say so, and without
+    # it every response waits for the client's delayed ACK (about 40 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            "choose another --host/--port (or --port 0)"
+        ) from None
+    return sock
+
+
+def base_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@click.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one (the printed URL tells which).",
+)
+@click.option(
+    "--db",
+    "db_path",
+    default=DEFAULT_DB_PATH,
+    show_default=True,
+    help="SQLite file holding the secrets; they survive a restart. ':memory:' keeps nothing.",
+)
+@click.option(
+    "--api-key",
+    "api_keys",
+    multiple=True,
+    callback=_api_key,
+    help="Accept only this key (repeatable). Without it any non-empty key is accepted as its own account.",
+)
+@click.option(
+    "--patch-null",
+    type=click.Choice(PATCH_NULL_CHOICES),
+    default="clear",
+    show_default=True,
+    help="What an explicit null in a PATCH does to tool_name, tool_arg, is_default_for_tool.",
+)
+@click.option(
+    "--display-head",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="Visible leading characters of display.",
+)
+@click.option(
+    "--display-tail",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="Visible trailing characters of display.",
+)
+@click.option(
+    "--list-style",
+    type=click.Choice(LIST_STYLE_CHOICES),
+    default="paged",
+    show_default=True,
+    help="List response shape: {data, pagination}, {data} with everything, or a bare array.",
+)
+@click.option(
+    "--quota-bytes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Cap on an account's total UTF-8 bytes of names and values (413 beyond it).",
+)
+@click.option(
+    "--duplicate-names",
+    type=click.Choice(DUPLICATE_NAMES_CHOICES),
+    default="allow",
+    show_default=True,
+    help="Whether two secrets of one account may share a name (reject answers 409).",
+)
+@click.option("--seed", type=int, default=None, help="Seed for injected faults, so a run can be repeated.")
+@click.option(
+    "--latency-ms",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Delay added to every API request.",
+)
+@click.option(
+    "--fail-rate",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Share of requests answered 500/502/503 without acting.",
+)
+@click.option(
+    "--fail-after-rate",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Share of successful requests that act, then answer 500.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=None,
+    help="Requests per second per account; beyond it 429 with Retry-After.",
+)
+@click.option("--inspect", is_flag=True, help="Serve GET /_emulator/requests and POST /_emulator/reset.")
+@click.option(
+    "--log-requests/--quiet",
+    default=False,
+    show_default=True,
+    help="Log one line per API request to stderr (never a key or value).",
+)
+def command(**options: Any) -> None:
+    """Serve a local io.net IO Intelligence secrets API (for tests, demos and benchmarks).
+
+    Prints the base URL on one line once it accepts connections; stops cleanly on Ctrl-C or SIGTERM.
+    """
+    stop_requested: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        # Before the server runs, a signal ends start-up; while it runs, uvicorn owns these signals
+        # and re-raises them here once it has shut down, where they must not turn into an error.
+        stop_requested.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    try:
+        _serve(options, stop_requested)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve(options: dict[str, Any], stop_requested: list[int]) -> None:
+    import asyncio
+
+    import uvicorn
+
+    from reconciler.emulator.app import create_app, state_of
+    from reconciler.emulator.config import EmulatorConfig
+
+    config = EmulatorConfig(**options)
+    app = create_app(config)
+    try:
+        sock = _listen(config.host, config.port)
+        url = base_url(config.host, sock.getsockname()[1])
+
+        class Server(uvicorn.Server):
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                await super().startup(sockets=sockets)
+                if self.started:
+                    sys.stdout.write(url + "\n")
+                    sys.stdout.flush()
+
+        server = Server(
+            uvicorn.Config(
+                app,
+                lifespan="off",
+                access_log=False,
+                log_level="warning",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+                server_header=False,
+            )
+        )
+        if stop_requested:
+            sock.close()
+        else:
+            asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        state_of(app).store.close()

@@ -1,0 +1,72 @@
+"""The emulator's options as one frozen value, shared by the app, the store and the command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from reconciler.errors import UsageError
+
+PatchNull = Literal["clear", "ignore"]
+ListStyle = Literal["paged", "envelope", "array"]
+DuplicateNames = Literal["allow", "reject"]
+
+PATCH_NULL_CHOICES: tuple[PatchNull, ...] = ("clear", "ignore")
+LIST_STYLE_CHOICES: tuple[ListStyle, ...] = ("paged", "envelope", "array")
+DUPLICATE_NAMES_CHOICES: tuple[DuplicateNames, ...] = ("allow", "reject")
+
+DEFAULT_DB_PATH = ".reconciler/emulator.db"
+# SQLite's own name for a private in-memory database: nothing survives the process.
+MEMORY_DB = ":memory:"
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Every `reconciler emulator` option; the defaults are the command's defaults except `db_path`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    db_path: str = MEMORY_DB
+    # Empty: any non-empty key is accepted and becomes its own account.
+    api_keys: tuple[str, ...] = ()
+    patch_null: PatchNull = "clear"
+    display_head: int = 4
+    display_tail: int = 4
+    list_style: ListStyle = "paged"
+    # None: no quota. Counts UTF-8 bytes of secret_name plus secret_value over an account's secrets.
+    quota_bytes: int | None = None
+    duplicate_names: DuplicateNames = "allow"
+    seed: int | None = None
+    latency_ms: int = 0
+    fail_rate: float = 0.0
+    fail_after_rate: float = 0.0
+    # None: unlimited. Requests per second per account.
+    rate_limit: float | None = None
+    inspect: bool = False
+    log_requests: bool = False
+
+    def __post_init__(self) -> None:
+        # The command validates flags through click; this guards programmatic construction in tests.
+        problems: list[str] = []
+        if not 0 <= self.port <= 65535:
+            problems.append("port must be 0..65535")
+        if self.patch_null not in PATCH_NULL_CHOICES:
+            problems.append("patch_null must be clear or ignore")
+        if self.list_style not in LIST_STYLE_CHOICES:
+            problems.append("list_style must be paged, envelope or array")
+        if self.duplicate_names not in DUPLICATE_NAMES_CHOICES:
+            problems.append("duplicate_names must be allow or reject")
+        if self.display_head < 0 or self.display_tail < 0:
+            problems.append("display_head and display_tail must be >= 0")
+        if self.quota_bytes is not None and self.quota_bytes < 1:
+            problems.append("quota_bytes must be >= 1")
+        if self.latency_ms < 0:
+            problems.append("latency_ms must be >= 0")
+        if not (0.0 <= self.fail_rate <= 1.0 and 0.0 <= self.fail_after_rate <= 1.0):
+            problems.append("fail_rate and fail_after_rate must be within 0..1")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            problems.append("rate_limit must be > 0")
+        if any(not key for key in self.api_keys):
+            problems.append("api_keys must not contain an empty key")
+        if problems:
+            raise UsageError("invalid emulator settings: " + "; ".join(problems))

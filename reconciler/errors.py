@@ -1,0 +1,110 @@
+"""The error types reconciler raises and the exit-code table the CLI maps them to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1
+    CHANGES = 2
+    INTERNAL = 3
+    INTERRUPTED = 130
+
+
+class ReconcilerError(Exception):
+    """Root of every expected failure; its message is one line a user can act on."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(ReconcilerError):
+    """Bad flags or arguments."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem in a user-written file."""
+
+    file: str
+    line: int
+    col: int
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.key}: {self.message}"
+
+
+class DesiredFileError(ReconcilerError):
+    """The desired-state file has one or more problems; all of them are carried."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        lines = [str(p) for p in self.problems]
+        lines.append(f"{count} problem{'s' if count != 1 else ''} found")
+        super().__init__("\n".join(lines))
+
+
+class PlanError(ReconcilerError):
+    """The desired state and the remote cannot be reconciled without a human decision."""
+
+
+class StateError(ReconcilerError):
+    """The state file is unreadable, corrupt, locked, or written under another key."""
+
+
+class ApiError(ReconcilerError):
+    """The io.net API answered with an error or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthError(ApiError):
+    """401/403, or no API key configured."""
+
+
+class NotFoundError(ApiError):
+    """404 for a secret id."""
+
+
+class QuotaError(ApiError):
+    """413: the account's storage quota would be exceeded."""
+
+
+class ValidationApiError(ApiError):
+    """422: the server refused a field."""
+
+
+class ConflictError(ApiError):
+    """409: the server refused a duplicate."""
+
+
+class RateLimitedError(ApiError):
+    """429 still answered after every retry."""
+
+
+class ServerError(ApiError):
+    """5xx still answered after every retry, or a malformed answer."""
+
+
+class TransportError(ApiError):
+    """Timeouts and connection failures after every retry."""
+
+
+class Interrupted(ReconcilerError):
+    """SIGINT arrived; in-flight work was finished and state saved."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -1,0 +1,253 @@
+"""Frozen value types shared by every layer: secrets desired and remote, changes, plans, outcomes."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import NoReturn
+
+FieldValue = str | bool | None
+
+# The fields a desired-state entry can manage besides the value; order is the render order.
+COMPARABLE_FIELDS: tuple[str, ...] = ("secret_name", "tool_name", "tool_arg", "is_default_for_tool")
+SENSITIVE = "(sensitive)"
+
+
+class SecretValue:
+    """A resolved secret value. Only `reveal()` gives the plain text; every other view is masked."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __repr__(self) -> str:
+        return f"SecretValue({SENSITIVE!r})"
+
+    def __str__(self) -> str:
+        return SENSITIVE
+
+    def __format__(self, spec: str) -> str:
+        return SENSITIVE
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SecretValue):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(("SecretValue", self._value))
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("SecretValue cannot be pickled")
+
+
+def frozen_map(data: Mapping[str, FieldValue] | None = None) -> Mapping[str, FieldValue]:
+    return MappingProxyType(dict(data or {}))
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a node sits in a user-written file (1-based line and column)."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Prune:
+    """Whether unlisted remote secrets are deleted, and which names are in scope (empty: all)."""
+
+    enabled: bool = False
+    match: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DesiredSecret:
+    """One entry of the desired-state file, its value resolved (or None when offline)."""
+
+    secret_name: str
+    # Only the fields the entry states are managed; an explicit None means "must be empty".
+    fields: Mapping[str, FieldValue] = field(default_factory=frozen_map)
+    value: SecretValue | None = None
+    # A printable description of where the value comes from, e.g. "${GITHUB_TOKEN}"; never the value.
+    value_ref: str = ""
+    previous_names: tuple[str, ...] = ()
+    protect: bool = False
+    secret_id: str | None = None
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """The whole desired-state file."""
+
+    path: str
+    secrets: tuple[DesiredSecret, ...] = ()
+    prune: Prune = Prune()
+    allow_plaintext: bool = False
+    workflows: tuple[str, ...] = ()
+    # sha256 of the file's bytes, so a saved plan can tell that the file changed.
+    digest: str = ""
+    # True when `secrets:` was missing or empty in the file.
+    secrets_empty: bool = False
+
+
+@dataclass(frozen=True)
+class RemoteSecret:
+    """One secret as the API reports it. `display` is sensitive: it is kept out of repr."""
+
+    secret_id: str
+    secret_name: str
+    tool_name: str | None = None
+    tool_arg: str | None = None
+    is_default_for_tool: bool = False
+    created_at: str = ""
+    updated_at: str = ""
+    user_id: str = ""
+    display: str | None = field(default=None, repr=False)
+
+    def field_value(self, name: str) -> FieldValue:
+        value: FieldValue = getattr(self, name)
+        return value
+
+
+@dataclass(frozen=True)
+class StateEntry:
+    """What reconciler last wrote for one secret: keyed fingerprints only, never a value or display."""
+
+    secret_id: str
+    secret_name: str
+    # HMAC-SHA256 of the value we last wrote (or adopted), under the state key.
+    fingerprint: str = ""
+    # The watermark: `updated_at` and an HMAC of `display` as seen right after our own write.
+    updated_at: str = ""
+    display_digest: str = ""
+    # HMAC of the other managed fields as written, to tell a by-hand field edit.
+    fields_digest: str = ""
+    # Someone wrote the secret after us and nothing proved the value; stays set until re-sent.
+    value_unverified: bool = False
+    protect: bool = False
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    RENAME = "rename"
+    DELETE = "delete"
+    NOOP = "noop"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field's before and after. For `secret_value` both sides are hidden."""
+
+    field: str
+    before: FieldValue
+    after: FieldValue
+    sensitive: bool = False
+
+
+PatchValue = FieldValue | SecretValue
+
+
+@dataclass(frozen=True)
+class Change:
+    """One secret's planned change. `patch` is the exact request body (POST or PATCH)."""
+
+    action: Action
+    secret_name: str
+    secret_id: str | None = None
+    fields: tuple[FieldChange, ...] = ()
+    patch: Mapping[str, PatchValue] = field(default_factory=lambda: MappingProxyType({}))
+    # Why this change is planned, in reviewer's words ("value differs from display", "prune: true").
+    reasons: tuple[str, ...] = ()
+    # The remote secret the change was planned against (None for create): the apply precondition.
+    remote: RemoteSecret | None = None
+    # Execution phase: lower phases finish before higher ones start (deletes free quota and names).
+    phase: int = 0
+    previous_name: str | None = None
+
+
+class Verdict(StrEnum):
+    IN_SYNC = "in_sync"
+    DESIRED_CHANGED = "desired_changed"
+    REMOTE_VALUE_CHANGED = "remote_value_changed"
+    REMOTE_WRITTEN = "remote_written"
+    NO_BASELINE = "no_baseline"
+    FIELDS_CHANGED = "fields_changed"
+    DELETED = "deleted_remotely"
+    ADDED = "added_remotely"
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    """Something that changed outside reconciler, kept apart from what the file asks for."""
+
+    secret_name: str
+    secret_id: str | None
+    verdict: Verdict
+    detail: str
+    fields: tuple[FieldChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything `apply` would do, in execution order, plus drift and warnings."""
+
+    changes: tuple[Change, ...] = ()
+    drift: tuple[DriftItem, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def summary(self) -> dict[str, int]:
+        counts = {a.value: 0 for a in Action}
+        for change in self.changes:
+            counts[change.action.value] += 1
+        return counts
+
+    @property
+    def actionable(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.action is not Action.NOOP)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action is not Action.NOOP for c in self.changes)
+
+
+class Status(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one change during apply."""
+
+    change: Change
+    status: Status
+    message: str = ""
+    secret_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    outcomes: tuple[Outcome, ...] = ()
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if o.status is Status.FAILED)
