@@ -1,0 +1,187 @@
+"""Carries out a Plan: phases in order, bounded concurrency, read-back verification, per-item outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from reconciler.client import Client
+from reconciler.diff import remote_essence
+from reconciler.drift import display_consistent
+from reconciler.errors import ApiError
+from reconciler.models import Action, ApplyReport, Change, Outcome, Plan, RemoteSecret, SecretValue, Status
+
+# Called after each successful write with the change and the secret as read back (None once deleted).
+Recorder = Callable[[Change, RemoteSecret | None], None]
+Progress = Callable[[int, int], None]
+
+
+class VerificationError(ApiError):
+    """The secret read back after a write does not hold what was written."""
+
+
+@dataclass
+class _Blocked:
+    """Names and default slots that a failed change was meant to free; work needing them waits."""
+
+    names: set[str] = field(default_factory=set)
+    defaults: set[tuple[object, object]] = field(default_factory=set)
+
+    def reason(self, change: Change) -> str | None:
+        if change.action in (Action.CREATE, Action.RENAME) and change.secret_name in self.names:
+            return f"skipped: the name {change.secret_name!r} was to be freed by a change that failed"
+        if change.patch.get("is_default_for_tool") is True:
+            slot = _slot(change)
+            if slot in self.defaults:
+                return "skipped: another secret still holds the default for this tool and argument"
+        return None
+
+    def fail(self, change: Change) -> None:
+        if change.action is Action.DELETE:
+            self.names.add(change.secret_name)
+        if change.previous_name is not None:
+            self.names.add(change.previous_name)
+        if change.patch.get("is_default_for_tool") is False:
+            self.defaults.add(_slot(change))
+
+
+def _slot(change: Change) -> tuple[object, object]:
+    remote = change.remote
+    tool = change.patch.get("tool_name", remote.tool_name if remote else None)
+    arg = change.patch.get("tool_arg", remote.tool_arg if remote else None)
+    return (tool, arg)
+
+
+async def execute(
+    plan: Plan,
+    client: Client,
+    *,
+    concurrency: int = 4,
+    recorder: Recorder | None = None,
+    checkpoint: Callable[[], None] | None = None,
+    progress: Progress | None = None,
+    stop: asyncio.Event | None = None,
+    account_size: int = 0,
+) -> ApplyReport:
+    """Apply every actionable change; one failure does not stop the others. Outcomes in plan order.
+
+    Phases run one after another (deletes, then what frees names or defaults, then updates, then
+    creates); inside a phase up to `concurrency` writes are in flight.
+    """
+    work = list(plan.actionable)
+    outcomes: dict[int, Outcome] = {}
+    blocked = _Blocked()
+    limit = asyncio.Semaphore(max(1, concurrency))
+    counter = [0]
+
+    async def write(index: int, change: Change) -> tuple[int, Change, RemoteSecret | None] | None:
+        async with limit:
+            if stop is not None and stop.is_set():
+                outcomes[index] = Outcome(change, Status.SKIPPED, "not started: interrupted")
+                return None
+            why = blocked.reason(change)
+            if why is not None:
+                outcomes[index] = Outcome(change, Status.SKIPPED, why, change.secret_id)
+                return None
+            try:
+                created = await _write(change, client)
+            except ApiError as exc:
+                blocked.fail(change)
+                outcomes[index] = Outcome(change, Status.FAILED, str(exc), change.secret_id)
+                return None
+            finally:
+                counter[0] += 1
+                if progress is not None:
+                    progress(counter[0], len(work))
+            return index, change, created
+
+    for phase in sorted({c.phase for c in work}):
+        batch = [(i, c) for i, c in enumerate(work) if c.phase == phase]
+        results = await asyncio.gather(*(write(i, c) for i, c in batch))
+        written = [r for r in results if r is not None]
+        for index, outcome, after in await _verify_all(written, client, limit, account_size):
+            if outcome.status is Status.OK and recorder is not None:
+                recorder(outcome.change, after)
+            elif outcome.status is Status.FAILED:
+                blocked.fail(outcome.change)
+            outcomes[index] = outcome
+        if checkpoint is not None:
+            checkpoint()
+    interrupted = stop is not None and stop.is_set()
+    return ApplyReport(outcomes=tuple(outcomes[i] for i in range(len(work))), interrupted=interrupted)
+
+
+async def _write(change: Change, client: Client) -> RemoteSecret | None:
+    """Send one change; a create returns the new secret so its id is known."""
+    if change.action is Action.DELETE:
+        assert change.secret_id is not None
+        await client.delete(change.secret_id)
+        return None
+    if change.action is Action.CREATE:
+        return await client.create(change.patch)
+    assert change.secret_id is not None
+    await client.update(change.secret_id, change.patch)
+    return None
+
+
+Written = tuple[int, Change, RemoteSecret | None]
+
+
+async def _verify_all(
+    written: list[Written], client: Client, limit: asyncio.Semaphore, account_size: int
+) -> list[tuple[int, Outcome, RemoteSecret | None]]:
+    """Read every written secret back. Many writes are checked against one listing, which costs a
+    request per hundred secrets instead of one request per write."""
+    if not written:
+        return []
+    listed: dict[str, RemoteSecret] | None = None
+    if len(written) > account_size // 100 + 3:
+        try:
+            listed = {s.secret_id: s for s in await client.list_secrets()}
+        except ApiError:
+            listed = None
+
+    async def check(item: Written) -> tuple[int, Outcome, RemoteSecret | None]:
+        index, change, created = item
+        secret_id = created.secret_id if created is not None else change.secret_id
+        assert secret_id is not None
+        try:
+            after = listed.get(secret_id) if listed is not None else await _read(change, secret_id)
+            _verify(change, after)
+        except ApiError as exc:
+            return index, Outcome(change, Status.FAILED, str(exc), secret_id), None
+        return index, Outcome(change, Status.OK, "", secret_id), after
+
+    async def _read(change: Change, secret_id: str) -> RemoteSecret | None:
+        async with limit:
+            if change.action is Action.DELETE:
+                return await client.get(secret_id) if await client.exists(secret_id) else None
+            return await client.get(secret_id)
+
+    return list(await asyncio.gather(*(check(item) for item in written)))
+
+
+def _verify(change: Change, after: RemoteSecret | None) -> None:
+    if change.action is Action.DELETE:
+        if after is not None:
+            raise VerificationError(f"deleted {change.secret_name!r} but it can still be read back")
+        return
+    if after is None:
+        raise VerificationError(
+            f"{change.action.value} {change.secret_name!r}: the server accepted the write but the "
+            "secret cannot be read back; plan again"
+        )
+    fields = [name for name in change.patch if name != "secret_value"]
+    expected = {name: change.patch[name] for name in fields}
+    actual = remote_essence(after, fields)
+    wrong = sorted(name for name in fields if expected[name] != actual[name])
+    value = change.patch.get("secret_value")
+    if isinstance(value, SecretValue) and display_consistent(value, after.display) is False:
+        wrong.append("secret_value")
+    if wrong:
+        raise VerificationError(
+            f"{change.action.value} {change.secret_name!r}: read back after writing, "
+            f"{', '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not hold the value written; "
+            "plan again to see the difference"
+        )

@@ -1,0 +1,188 @@
+"""One call per command: read the file, the account and the state, plan, and apply with state kept."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from reconciler import desired as desired_file
+from reconciler import state as state_file
+from reconciler.apply import Progress, execute
+from reconciler.client import Client
+from reconciler.diff import desired_essence
+from reconciler.drift import display_consistent
+from reconciler.errors import PlanError
+from reconciler.models import (
+    Action,
+    ApplyReport,
+    Change,
+    DesiredSecret,
+    DesiredState,
+    DriftItem,
+    Plan,
+    RemoteSecret,
+    SecretValue,
+    Verdict,
+)
+from reconciler.plan import PlanOptions, StateView, build_plan
+from reconciler.settings import Settings
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """A plan and the inputs it was built from."""
+
+    desired: DesiredState
+    remote: tuple[RemoteSecret, ...]
+    state: state_file.State | None
+    plan: Plan
+
+
+def state_key(settings: Settings) -> state_file.StateKey:
+    return state_file.state_key(settings.environ, settings.api_key or "local")
+
+
+async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> PlanResult:
+    """Load the file and list the account at once (parsing overlaps the network), then plan."""
+    key = state_key(settings)
+    current = None if settings.ignore_state else state_file.load(settings.state_path, key)
+    async with Client(settings.client_config()) as client:
+        loading = asyncio.create_task(asyncio.to_thread(desired_file.load, path, environ=settings.environ))
+        listing = asyncio.create_task(client.list_secrets())
+        done = await asyncio.gather(loading, listing, return_exceptions=True)
+    wanted, remote = done
+    # The file's own problems come first: they are what the user can fix without the network.
+    if isinstance(wanted, BaseException):
+        raise wanted
+    if isinstance(remote, BaseException):
+        raise remote
+    view = StateView()
+    if current is not None:
+        view = StateView(entries=current.entries, fingerprint=key.fingerprint)
+        options = replace(
+            options,
+            protected_ids=frozenset(sid for sid, e in current.entries.items() if e.protect),
+            forgotten_ids=current.forgotten,
+        )
+    plan = build_plan(wanted, remote, view, options)
+    plan = replace(plan, drift=plan.drift + _added_by_hand(wanted, remote, current, plan))
+    return PlanResult(wanted, remote, current, plan)
+
+
+def _added_by_hand(
+    wanted: DesiredState, remote: tuple[RemoteSecret, ...], current: state_file.State | None, plan: Plan
+) -> tuple[DriftItem, ...]:
+    """Secrets created outside reconciler under a name the file manages, since state was kept."""
+    if current is None or not current.entries:
+        return ()
+    names = {s.secret_name for s in wanted.secrets}
+    known = set(current.entries)
+    return tuple(
+        DriftItem(s.secret_name, s.secret_id, Verdict.ADDED, "created outside reconciler; not in the state")
+        for s in remote
+        if s.secret_name in names and s.secret_id not in known
+    )
+
+
+def adoptable(result: PlanResult) -> dict[str, DesiredSecret]:
+    """Secrets with no state entry whose display is consistent with the desired value, by id.
+
+    A display that disagrees (or is missing) cannot prove the value: adoption is refused rather than
+    silently rotating or silently trusting it.
+    """
+    entries = result.state.entries if result.state is not None else {}
+    wanted = {s.secret_name: s for s in result.desired.secrets}
+    found: dict[str, DesiredSecret] = {}
+    refused: list[str] = []
+    for change in result.plan.changes:
+        remote = change.remote
+        want = wanted.get(change.secret_name)
+        if remote is None or want is None or want.value is None or remote.secret_id in entries:
+            continue
+        if "secret_value" in change.patch:
+            refused.append(f"{want.secret_name!r}: its display shows a different value")
+            continue
+        consistent = display_consistent(want.value, remote.display)
+        if consistent is None:
+            refused.append(f"{want.secret_name!r}: the server shows no display to check the value against")
+            continue
+        found[remote.secret_id] = want
+    if refused:
+        raise PlanError(
+            "cannot adopt without rotating:\n  "
+            + "\n  ".join(refused)
+            + "\n  apply without --adopt to overwrite these values, or fix the desired values"
+        )
+    return found
+
+
+async def run_apply(
+    settings: Settings,
+    result: PlanResult,
+    *,
+    adopt: bool = False,
+    progress: Progress | None = None,
+    stop: asyncio.Event | None = None,
+) -> ApplyReport:
+    """Carry out the plan, recording every verified write in the state file as it goes."""
+    key = state_key(settings)
+    base = result.state or state_file.State(settings.state_path, key)
+    journal = state_file.Journal(base)
+    wanted = {s.secret_name: s for s in result.desired.secrets}
+    unverified = {d.secret_id for d in result.plan.drift if d.verdict is Verdict.REMOTE_WRITTEN}
+    adopted = adoptable(result) if adopt else {}
+
+    for change in result.plan.changes:
+        if change.action is Action.NOOP and change.secret_id is not None and change.secret_id in unverified:
+            journal.mark_unverified(change.secret_id)
+    for secret_id, want in adopted.items():
+        remote = next(c.remote for c in result.plan.changes if c.secret_id == secret_id and c.remote)
+        _record(journal, want, remote, want.value, secret_id in unverified)
+
+    def record(change: Change, after: RemoteSecret | None) -> None:
+        if change.action is Action.DELETE:
+            if change.secret_id is not None:
+                journal.drop(change.secret_id)
+            return
+        want = wanted.get(change.secret_name)
+        if want is None or after is None:
+            return
+        sent = change.patch.get("secret_value")
+        value = sent if isinstance(sent, SecretValue) else None
+        if value is None and after.secret_id in adopted:
+            value = want.value
+        _record(journal, want, after, value, after.secret_id in unverified and value is None)
+
+    journal.flush()
+    async with Client(settings.client_config()) as client:
+        return await execute(
+            result.plan,
+            client,
+            concurrency=settings.concurrency,
+            recorder=record,
+            checkpoint=journal.flush,
+            progress=progress,
+            stop=stop,
+            account_size=len(result.remote),
+        )
+
+
+def _record(
+    journal: state_file.Journal,
+    want: DesiredSecret,
+    after: RemoteSecret,
+    value: SecretValue | None,
+    unverified: bool,
+) -> None:
+    entry = state_file.entry_after_write(
+        journal.key,
+        journal.get(after.secret_id),
+        after,
+        value=value,
+        protect=want.protect,
+        unverified=unverified,
+        managed=desired_essence(want),
+    )
+    if entry is not None:
+        journal.put(entry)

@@ -1,0 +1,326 @@
+"""build_plan: match desired to remote, diff fields, decide values, guard deletes, order the work (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from types import MappingProxyType
+
+from reconciler import diff
+from reconciler.drift import value_verdict
+from reconciler.errors import PlanError
+from reconciler.models import (
+    Action,
+    Change,
+    DesiredSecret,
+    DesiredState,
+    DriftItem,
+    FieldChange,
+    PatchValue,
+    Plan,
+    RemoteSecret,
+    SecretValue,
+    StateEntry,
+    Verdict,
+)
+
+# Execution phases: deletes free quota and names; clearing a default or renaming frees a slot or a
+# name; then the remaining updates; creates last, when names and quota are free.
+PHASE_DELETE = 0
+PHASE_FREE = 1
+PHASE_UPDATE = 2
+PHASE_CREATE = 3
+PHASE_NOOP = 9
+DEFAULT_MAX_DELETES = 10
+
+Fingerprint = Callable[[SecretValue], str]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """The plan-time switches; every default is the safe one."""
+
+    prune: bool = False
+    force_values: bool = False
+    heal: bool = False
+    allow_empty: bool = False
+    # None: at most DEFAULT_MAX_DELETES and never more than half the account; a number given on the
+    # command line is the user's explicit confirmation and replaces both guards.
+    max_deletes: int | None = None
+    # Secrets the state remembers as protected, by id, even if their entry left the file.
+    protected_ids: frozenset[str] = frozenset()
+    # Ids the state stopped managing via `forget`: never deleted by prune in this run.
+    forgotten_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class StateView:
+    """The parts of the state file the pure planner reads."""
+
+    entries: Mapping[str, StateEntry] = field(default_factory=lambda: MappingProxyType({}))
+    fingerprint: Fingerprint | None = None
+
+
+def build_plan(
+    desired: DesiredState,
+    remote: tuple[RemoteSecret, ...],
+    state: StateView | None = None,
+    options: PlanOptions | None = None,
+) -> Plan:
+    """The smallest set of changes that makes `remote` match `desired`. Same inputs, equal plan."""
+    options = options or PlanOptions()
+    state = state or StateView()
+    by_name: dict[str, list[RemoteSecret]] = {}
+    by_id: dict[str, RemoteSecret] = {}
+    for secret in remote:
+        by_name.setdefault(secret.secret_name, []).append(secret)
+        by_id[secret.secret_id] = secret
+
+    problems: list[str] = []
+    claimed: dict[str, str] = {}
+    changes: list[tuple[int, int, Change]] = []
+    drift: list[DriftItem] = []
+    renamed_from: set[str] = set()
+
+    for index, want in enumerate(desired.secrets):
+        known_problems = len(problems)
+        match, previous = _match(want, by_name, by_id, problems)
+        if len(problems) > known_problems:
+            continue
+        if match is None:
+            changes.append((PHASE_CREATE, index, _create(want)))
+            continue
+        owner = claimed.get(match.secret_id)
+        if owner is not None:
+            problems.append(
+                f"secrets {owner!r} and {want.secret_name!r} both match remote secret {match.secret_id}"
+            )
+            continue
+        claimed[match.secret_id] = want.secret_name
+        if previous is not None:
+            renamed_from.add(previous)
+        change, drift_items = _update(want, match, previous, state, options)
+        drift.extend(drift_items)
+        changes.append((change.phase, index, change))
+
+    if problems:
+        raise PlanError("cannot plan:\n  " + "\n  ".join(problems))
+
+    _record_state_drift(state, by_id, drift)
+    deletes = _prune(desired, remote, claimed, renamed_from, options)
+    changes.extend((PHASE_DELETE, i, c) for i, c in enumerate(deletes))
+    changes.sort(key=lambda item: (item[0], item[1]))
+    warnings = []
+    if deletes and desired.prune.enabled and not desired.prune.match:
+        warnings.append(
+            "prune: true deletes every remote secret not listed in the file; "
+            "use prune: {match: [GLOB]} to limit what may be deleted"
+        )
+    return Plan(changes=tuple(c for _, _, c in changes), drift=tuple(drift), warnings=tuple(warnings))
+
+
+def _match(
+    want: DesiredSecret,
+    by_name: Mapping[str, list[RemoteSecret]],
+    by_id: Mapping[str, RemoteSecret],
+    problems: list[str],
+) -> tuple[RemoteSecret | None, str | None]:
+    """The remote secret this entry manages, and the previous name it is renamed from, if any."""
+    if want.secret_id is not None:
+        pinned = by_id.get(want.secret_id)
+        if pinned is None:
+            problems.append(
+                f"{want.secret_name!r} is pinned to secret_id {want.secret_id}, which does not exist "
+                "remotely; remove the pin to create it anew"
+            )
+            return None, None
+        previous = pinned.secret_name if pinned.secret_name != want.secret_name else None
+        return pinned, previous
+
+    current = by_name.get(want.secret_name, [])
+    if len(current) > 1:
+        ids = ", ".join(sorted(s.secret_id for s in current))
+        problems.append(
+            f"{len(current)} remote secrets are named {want.secret_name!r} ({ids}); "
+            "pin the one to manage with secret_id"
+        )
+        return None, None
+    old = [(name, s) for name in want.previous_names for s in by_name.get(name, [])]
+    if current and old:
+        names = ", ".join(sorted({name for name, _ in old}))
+        problems.append(
+            f"{want.secret_name!r} exists remotely and so does its previous name ({names}); "
+            "delete one of them or drop it from previous_names"
+        )
+        return None, None
+    if current:
+        return current[0], None
+    if len(old) > 1:
+        ids = ", ".join(sorted(f"{name}={s.secret_id}" for name, s in old))
+        problems.append(
+            f"{want.secret_name!r} could be renamed from several remote secrets ({ids}); "
+            "pin the one to keep with secret_id"
+        )
+        return None, None
+    if old:
+        return old[0][1], old[0][0]
+    return None, None
+
+
+def _create(want: DesiredSecret) -> Change:
+    patch: dict[str, PatchValue] = {"secret_name": want.secret_name}
+    if want.value is not None:
+        patch["secret_value"] = want.value
+    fields = [FieldChange("secret_name", None, want.secret_name)]
+    for name, value in diff.desired_essence(want).items():
+        if name != "secret_name" and value is not None:
+            patch[name] = value
+            fields.append(FieldChange(name, None, value))
+    fields.append(FieldChange("secret_value", None, None, sensitive=True))
+    return Change(
+        action=Action.CREATE,
+        secret_name=want.secret_name,
+        fields=tuple(fields),
+        patch=MappingProxyType(patch),
+        phase=PHASE_CREATE,
+    )
+
+
+def _update(
+    want: DesiredSecret,
+    remote: RemoteSecret,
+    previous: str | None,
+    state: StateView,
+    options: PlanOptions,
+) -> tuple[Change, list[DriftItem]]:
+    fields = list(diff.field_changes(want, remote))
+    patch: dict[str, PatchValue] = {f.field: f.after for f in fields}
+    reasons: list[str] = []
+    drift: list[DriftItem] = []
+    entry = state.entries.get(remote.secret_id)
+
+    if want.value is not None:
+        fingerprint = state.fingerprint(want.value) if state.fingerprint and entry else None
+        verdict = value_verdict(
+            value=want.value,
+            remote=remote,
+            entry=entry,
+            desired_fingerprint=fingerprint,
+            heal=options.heal,
+            force=options.force_values,
+        )
+        if verdict.send:
+            patch["secret_value"] = want.value
+            fields.append(FieldChange("secret_value", None, None, sensitive=True))
+            reasons.append(verdict.reason)
+        elif verdict.unverified:
+            reasons.append(verdict.reason)
+        if verdict.drift:
+            drift.append(DriftItem(want.secret_name, remote.secret_id, verdict.verdict, verdict.reason))
+    if entry is not None and state.fingerprint is not None:
+        field_edits = [f for f in fields if not f.sensitive and f.field != "secret_name"]
+        if field_edits and remote.updated_at != entry.updated_at:
+            drift.append(
+                DriftItem(
+                    want.secret_name,
+                    remote.secret_id,
+                    Verdict.FIELDS_CHANGED,
+                    "fields edited outside reconciler: " + ", ".join(f.field for f in field_edits),
+                    tuple(field_edits),
+                )
+            )
+
+    if not patch:
+        return Change(Action.NOOP, want.secret_name, remote.secret_id, remote=remote, phase=PHASE_NOOP), drift
+    if previous is not None:
+        action, phase = Action.RENAME, PHASE_FREE
+        reasons.insert(0, f"renamed from {previous!r} (previous_names); the secret_id is kept")
+    else:
+        action = Action.UPDATE
+        phase = PHASE_FREE if patch.get("is_default_for_tool") is False else PHASE_UPDATE
+    return (
+        Change(
+            action=action,
+            secret_name=want.secret_name,
+            secret_id=remote.secret_id,
+            fields=tuple(fields),
+            patch=MappingProxyType(patch),
+            reasons=tuple(reasons),
+            remote=remote,
+            phase=phase,
+            previous_name=previous,
+        ),
+        drift,
+    )
+
+
+def _record_state_drift(state: StateView, by_id: Mapping[str, RemoteSecret], drift: list[DriftItem]) -> None:
+    for secret_id, entry in sorted(state.entries.items(), key=lambda item: item[1].secret_name):
+        if secret_id not in by_id:
+            drift.append(
+                DriftItem(
+                    entry.secret_name,
+                    secret_id,
+                    Verdict.DELETED,
+                    "deleted outside reconciler since the last apply",
+                )
+            )
+
+
+def _prune(
+    desired: DesiredState,
+    remote: tuple[RemoteSecret, ...],
+    claimed: Mapping[str, str],
+    renamed_from: set[str],
+    options: PlanOptions,
+) -> list[Change]:
+    enabled = options.prune or desired.prune.enabled
+    if not enabled:
+        return []
+    if desired.secrets_empty and not options.allow_empty:
+        raise PlanError(
+            f"{desired.path}: prune is on and the file lists no secrets, so every remote secret would be "
+            "deleted; refusing (pass --allow-empty if that is really meant)"
+        )
+    protected_names = {s.secret_name for s in desired.secrets if s.protect}
+    previous = {name for s in desired.secrets for name in s.previous_names}
+    deletes: list[Change] = []
+    for secret in sorted(remote, key=lambda s: (s.secret_name, s.secret_id)):
+        if secret.secret_id in claimed or secret.secret_id in options.forgotten_ids:
+            continue
+        if secret.secret_name in previous or secret.secret_name in renamed_from:
+            continue
+        if secret.secret_name in protected_names or secret.secret_id in options.protected_ids:
+            continue
+        if desired.prune.match and not any(fnmatchcase(secret.secret_name, g) for g in desired.prune.match):
+            continue
+        scope = (
+            f"prune: matches {', '.join(desired.prune.match)}"
+            if desired.prune.match
+            else "prune: not listed in the desired file"
+        )
+        deletes.append(
+            Change(
+                action=Action.DELETE,
+                secret_name=secret.secret_name,
+                secret_id=secret.secret_id,
+                fields=(FieldChange("secret_name", secret.secret_name, None),),
+                reasons=(scope,),
+                remote=secret,
+                phase=PHASE_DELETE,
+            )
+        )
+    limit = DEFAULT_MAX_DELETES if options.max_deletes is None else options.max_deletes
+    if len(deletes) > limit:
+        raise PlanError(
+            f"the plan would delete {len(deletes)} secrets, more than --max-deletes {limit}; "
+            "deletes on io.net are permanent. Check the file, or raise --max-deletes if this is meant"
+        )
+    managed = len(remote)
+    if options.max_deletes is None and len(deletes) > 1 and len(deletes) * 2 > managed:
+        raise PlanError(
+            f"the plan would delete {len(deletes)} of the account's {managed} secrets (more than half); "
+            "refusing. Raise --max-deletes to confirm"
+        )
+    return deletes

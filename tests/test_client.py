@@ -1,0 +1,322 @@
+"""The client against the emulator app in-process, and against hostile answers through a mock transport."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.client import Client, ClientConfig
+from reconciler.emulator.app import create_app
+from reconciler.emulator.config import EmulatorConfig
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    NotFoundError,
+    QuotaError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    UsageError,
+    ValidationApiError,
+)
+from reconciler.models import SecretValue
+
+CANARY = "canary-7f3b9c1d-value-never-printed"
+URL = "http://127.0.0.1:9"
+
+
+class Sleeps:
+    """Records the delays the client asks for instead of waiting them out."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+def client_for(transport: httpx.AsyncBaseTransport, sleeps: Sleeps | None = None, **config: Any) -> Client:
+    return Client(
+        ClientConfig(api_url=URL, api_key="test-key", **config),
+        transport=transport,
+        sleep=sleeps or Sleeps(),
+    )
+
+
+def emulator(**options: Any) -> httpx.AsyncBaseTransport:
+    return httpx.ASGITransport(app=create_app(EmulatorConfig(**options)))
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+@pytest.mark.parametrize("style", ["paged", "envelope", "array"])
+def test_list_follows_every_shape_over_250_secrets(style: str) -> None:
+    async def go() -> None:
+        app = create_app(EmulatorConfig(list_style=style))  # type: ignore[arg-type]
+        async with client_for(httpx.ASGITransport(app=app)) as client:
+            for i in range(250):
+                await client.create({"secret_name": f"s{i:03}", "secret_value": SecretValue(f"value-{i}")})
+            listed = await client.list_secrets()
+        assert sorted(s.secret_name for s in listed) == [f"s{i:03}" for i in range(250)]
+        assert len({s.secret_id for s in listed}) == 250
+
+    run(go())
+
+
+def test_crud_round_trip_and_404() -> None:
+    async def go() -> None:
+        async with client_for(emulator()) as client:
+            made = await client.create(
+                {"secret_name": "gh", "secret_value": SecretValue(CANARY), "tool_name": "agno__github__*"}
+            )
+            await client.update(made.secret_id, {"tool_arg": "access_token"})
+            got = await client.get(made.secret_id)
+            assert (got.tool_name, got.tool_arg, got.is_default_for_tool) == (
+                "agno__github__*",
+                "access_token",
+                False,
+            )
+            await client.delete(made.secret_id)
+            assert not await client.exists(made.secret_id)
+            with pytest.raises(NotFoundError, match="404"):
+                await client.get(made.secret_id)
+
+    run(go())
+
+
+def test_wrong_key_is_401_with_advice() -> None:
+    async def go() -> None:
+        async with client_for(emulator(api_keys=("right",))) as client:
+            with pytest.raises(AuthError) as info:
+                await client.list_secrets()
+        assert "401" in str(info.value) and "IOINTELLIGENCE_API_KEY" in str(info.value)
+        assert "test-key" not in str(info.value)
+
+    run(go())
+
+
+def test_quota_413_names_the_secret_and_says_nothing_was_written() -> None:
+    async def go() -> None:
+        async with client_for(emulator(quota_bytes=40)) as client:
+            with pytest.raises(QuotaError) as info:
+                await client.create({"secret_name": "big", "secret_value": SecretValue("x" * 100)})
+            assert "'big'" in str(info.value) and "nothing was written" in str(info.value)
+            assert await client.list_secrets() == ()
+
+    run(go())
+
+
+def test_422_names_the_field_and_never_the_value() -> None:
+    async def go() -> None:
+        async with client_for(emulator()) as client:
+            with pytest.raises(ValidationApiError) as info:
+                await client.create({"secret_name": "gh", "secret_value": SecretValue("q7Z")})
+        assert "secret_value" in str(info.value)
+        assert "q7Z" not in str(info.value)
+
+    run(go())
+
+
+def test_rate_limit_is_retried_honouring_retry_after() -> None:
+    sleeps = Sleeps()
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            return httpx.Response(429, headers={"retry-after": "3"}, json={"detail": "slow down"})
+        return httpx.Response(200, json={"data": []})
+
+    async def go() -> None:
+        async with client_for(httpx.MockTransport(handler), sleeps) as client:
+            assert await client.list_secrets() == ()
+
+    run(go())
+    assert sleeps.delays == [3.0, 3.0]
+
+
+def test_rate_limit_gives_up_after_retries() -> None:
+    sleeps = Sleeps()
+
+    async def go() -> None:
+        transport = httpx.MockTransport(lambda r: httpx.Response(429, json={"detail": "no"}))
+        async with client_for(transport, sleeps, max_retries=3) as client:
+            with pytest.raises(RateLimitedError, match="--concurrency"):
+                await client.list_secrets()
+
+    run(go())
+    assert len(sleeps.delays) == 3
+    assert sleeps.delays[0] < sleeps.delays[2]  # exponential, with jitter
+
+
+def test_ambiguous_post_failure_never_creates_twice() -> None:
+    app = create_app(EmulatorConfig())
+    inner = httpx.ASGITransport(app=app)
+
+    class ActThenFail(httpx.AsyncBaseTransport):
+        """Forwards the first POST, then answers 502 as if the server failed after acting."""
+
+        def __init__(self) -> None:
+            self.posts = 0
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await inner.handle_async_request(request)
+            if request.method == "POST":
+                self.posts += 1
+                if self.posts == 1:
+                    await response.aread()
+                    return httpx.Response(502, json={"detail": "bad gateway"})
+            return response
+
+    transport = ActThenFail()
+
+    async def go() -> None:
+        async with client_for(transport) as client:
+            made = await client.create({"secret_name": "once", "secret_value": SecretValue(CANARY)})
+            listed = await client.list_secrets()
+        assert [s.secret_id for s in listed] == [made.secret_id]
+
+    run(go())
+    assert transport.posts == 1
+
+
+def test_post_that_failed_without_acting_is_sent_again() -> None:
+    outcomes = iter([503, None])
+    inner = emulator()
+
+    class FailFirst(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "POST":
+                status = next(outcomes)
+                if status is not None:
+                    return httpx.Response(status, json={"detail": "unavailable"})
+            return await inner.handle_async_request(request)
+
+    async def go() -> None:
+        async with client_for(FailFirst()) as client:
+            await client.create({"secret_name": "twice", "secret_value": SecretValue(CANARY)})
+            assert [s.secret_name for s in await client.list_secrets()] == ["twice"]
+
+    run(go())
+
+
+def hostile(handler: Callable[[httpx.Request], httpx.Response]) -> Client:
+    return client_for(httpx.MockTransport(handler), max_retries=1)
+
+
+@pytest.mark.parametrize(
+    ("response", "error"),
+    [
+        (httpx.Response(200, text="<html>oops</html>", headers={"content-type": "text/html"}), ServerError),
+        (httpx.Response(200, json={"data": [{"secret_id": 5, "secret_name": "x"}]}), ServerError),
+        (httpx.Response(200, json={"data": [{"secret_name": "x"}]}), ServerError),
+        (httpx.Response(200, json={"items": []}), ServerError),
+        (httpx.Response(200, json="just a string"), ServerError),
+        (httpx.Response(502, text="<html>Bad gateway</html>"), ServerError),
+        (httpx.Response(418, json={"detail": "teapot"}), ApiError),
+    ],
+)
+def test_malformed_answers_are_clear_errors(response: httpx.Response, error: type[Exception]) -> None:
+    async def go() -> None:
+        async with hostile(lambda r: response) as client:
+            with pytest.raises(error):
+                await client.list_secrets()
+
+    run(go())
+
+
+def test_endless_pagination_with_nothing_new_stops() -> None:
+    page = {"data": [], "pagination": {"has_next": True}}
+
+    async def go() -> None:
+        async with hostile(lambda r: httpx.Response(200, json=page)) as client:
+            assert await client.list_secrets() == ()
+
+    run(go())
+
+
+def test_endless_pagination_with_new_ids_is_cut_off() -> None:
+    counter = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        counter["n"] += 1
+        item = {"secret_id": f"id-{counter['n']}", "secret_name": "x", "is_default_for_tool": False}
+        return httpx.Response(200, json={"data": [item], "pagination": {"has_next": True}})
+
+    async def go() -> None:
+        async with hostile(handler) as client:
+            with pytest.raises(ServerError, match="did not end"):
+                await client.list_secrets()
+
+    run(go())
+
+
+def test_error_body_echoing_the_value_is_redacted() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)
+        return httpx.Response(
+            422,
+            json={
+                "detail": [
+                    {"loc": ["body", "secret_value"], "msg": f"bad {sent['secret_value']}", "type": "x"}
+                ]
+            },
+        )
+
+    async def go() -> None:
+        async with hostile(handler) as client:
+            with pytest.raises(ValidationApiError) as info:
+                await client.create({"secret_name": "gh", "secret_value": SecretValue(CANARY)})
+        assert CANARY not in str(info.value)
+        assert "secret_value" in str(info.value)
+
+    run(go())
+
+
+def test_connection_failure_is_a_transport_error_after_retries() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    async def go() -> None:
+        async with hostile(handler) as client:
+            with pytest.raises(TransportError, match="cannot reach"):
+                await client.list_secrets()
+
+    run(go())
+
+
+def test_plain_http_is_refused_except_loopback() -> None:
+    with pytest.raises(UsageError, match="plain http"):
+        Client(ClientConfig(api_url="http://api.example.com", api_key="k"))
+    Client(ClientConfig(api_url="http://localhost:8765", api_key="k"))
+
+
+def test_missing_key_is_an_error_before_any_request() -> None:
+    with pytest.raises(AuthError, match="IOINTELLIGENCE_API_KEY"):
+        Client(ClientConfig(api_url="https://api.example.com", api_key=""))
+
+
+def test_x_api_key_header_is_used_when_asked() -> None:
+    seen: list[httpx.Headers] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        return httpx.Response(200, json=[])
+
+    async def go() -> None:
+        async with client_for(httpx.MockTransport(handler), auth_header="x-api-key") as client:
+            await client.list_secrets()
+
+    run(go())
+    assert seen[0]["x-api-key"] == "test-key" and "authorization" not in seen[0]
+
+
+def test_config_repr_never_shows_the_key() -> None:
+    assert "test-key" not in repr(ClientConfig(api_key="test-key"))
