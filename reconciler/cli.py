@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 # Subcommands defined in their own modules are imported only when invoked, to keep start-up fast.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "emulator": ("reconciler.emulator.command", "command"),
+    "forget": ("reconciler.forget_command", "command"),
+    "workflows": ("reconciler.workflows_command", "command"),
 }
 
 
@@ -195,16 +197,20 @@ def apply(
     from reconciler.render import render_apply, render_plan
 
     settings = _settings(file, opts, concurrency)
-    interactive = sys.stdin.isatty()
-    if not auto_approve and not interactive:
-        raise UsageError("apply needs confirmation: no terminal to ask on, so pass --auto-approve")
     with state_file.lock(settings.state_path, break_lock=break_lock):
         result = asyncio.run(engine.make_plan(settings, file, _plan_options(opts)))
-        if not result.plan.has_changes and not adopt:
+        # JSON output is one document: the apply report. Text and Markdown show the plan first.
+        nothing_to_do = not result.plan.has_changes and not adopt and not result.plan.drift
+        if fmt != "json" or nothing_to_do:
             _emit(render_plan(result.plan, fmt, color=settings.color, source=str(file)))
+        if nothing_to_do:
             return
-        _emit(render_plan(result.plan, fmt, color=settings.color, source=str(file)))
-        if not auto_approve:
+        if result.plan.has_changes and not auto_approve:
+            if not sys.stdin.isatty():
+                raise UsageError(
+                    "apply needs confirmation and there is no terminal to ask on: pass --auto-approve "
+                    "(nothing was changed)"
+                )
             answer = click.prompt(
                 "Apply these changes? Only 'yes' is accepted", default="", show_default=False
             )
@@ -212,6 +218,8 @@ def apply(
                 click.echo("Apply cancelled; nothing was changed.", err=True)
                 raise click.exceptions.Exit(int(ExitCode.ERROR))
         report = asyncio.run(_apply_with_signals(settings, result, adopt))
+    if fmt != "json":
+        click.echo("")
     _emit(render_apply(report, fmt, color=settings.color))
     if report.interrupted:
         raise click.exceptions.Exit(int(ExitCode.INTERRUPTED))

@@ -133,6 +133,10 @@ async def run_apply(
     unverified = {d.secret_id for d in result.plan.drift if d.verdict is Verdict.REMOTE_WRITTEN}
     adopted = adoptable(result) if adopt else {}
 
+    for item in result.plan.drift:
+        # Gone from the account: the state must stop claiming it; a re-create records the new id.
+        if item.verdict is Verdict.DELETED and item.secret_id is not None:
+            journal.drop(item.secret_id)
     for change in result.plan.changes:
         if change.action is Action.NOOP and change.secret_id is not None and change.secret_id in unverified:
             journal.mark_unverified(change.secret_id)

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +26,9 @@ CANARIES = {
 DISPLAYS = ["ghp_****0001", "lin_****0002", "xoxb****0003"]
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
-    db = tmp_path_factory.mktemp("emu") / "emulator.db"
-    emu = start_emulator("--inspect", db_path=db)
-    try:
-        yield emu
-    finally:
-        emu.stop()
-
-
 @pytest.fixture
 def emu(emulator: RunningEmulator) -> RunningEmulator:
-    emulator.reset()
+    """The session's emulator (--inspect), emptied before each test."""
     return emulator
 
 
