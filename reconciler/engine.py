@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reconciler import desired as desired_file
+from reconciler import planfile
 from reconciler import state as state_file
 from reconciler.apply import Progress, execute
 from reconciler.client import Client
@@ -70,6 +71,23 @@ async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> Pla
     return PlanResult(wanted, remote, current, plan)
 
 
+async def make_saved_plan(settings: Settings, saved: planfile.SavedPlan) -> PlanResult:
+    """A saved plan, checked against the file, the values and the account as they are now."""
+    if saved.api_url != settings.api_url:
+        raise PlanError(
+            f"{saved.path}: the plan was made against {saved.api_url}, not {settings.api_url}; plan again"
+        )
+    key = state_key(settings)
+    current = None if settings.ignore_state else state_file.load(settings.state_path, key)
+    if current is not None and saved.plan_id in current.applied_plans:
+        raise PlanError(f"{saved.path}: this plan was already applied; plan again for any further change")
+    wanted = desired_file.load(saved.desired_path, environ=settings.environ)
+    async with Client(settings.client_config()) as client:
+        remote = await client.list_secrets()
+    plan = planfile.rebuild(saved, wanted, remote, key)
+    return PlanResult(wanted, remote, current, plan)
+
+
 def _added_by_hand(
     wanted: DesiredState, remote: tuple[RemoteSecret, ...], current: state_file.State | None, plan: Plan
 ) -> tuple[DriftItem, ...]:
@@ -122,6 +140,7 @@ async def run_apply(
     result: PlanResult,
     *,
     adopt: bool = False,
+    plan_id: str | None = None,
     progress: Progress | None = None,
     stop: asyncio.Event | None = None,
 ) -> ApplyReport:
@@ -158,6 +177,8 @@ async def run_apply(
             value = want.value
         _record(journal, want, after, value, after.secret_id in unverified and value is None)
 
+    if plan_id is not None:
+        journal.plan_applied(plan_id)
     journal.flush()
     async with Client(settings.client_config()) as client:
         return await execute(

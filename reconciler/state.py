@@ -69,6 +69,8 @@ class State:
     entries: Mapping[str, StateEntry] = field(default_factory=lambda: MappingProxyType({}))
     # Secrets released by `forget`: never deleted by prune until they are managed again.
     forgotten: frozenset[str] = frozenset()
+    # Saved plans already applied: a plan applies once.
+    applied_plans: frozenset[str] = frozenset()
 
 
 def load(path: Path, key: StateKey) -> State:
@@ -98,6 +100,7 @@ def load(path: Path, key: StateKey) -> State:
                 raise ValueError(f"entry {secret_id} is malformed")
             entries[secret_id] = StateEntry(**{**item, "secret_id": secret_id})
         forgotten = frozenset(str(x) for x in data.get("forgotten", []))
+        applied = frozenset(str(x) for x in data.get("applied_plans", []))
     except StateError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -105,7 +108,7 @@ def load(path: Path, key: StateKey) -> State:
             f"{path}: the state file is corrupt ({type(exc).__name__}); restore it from backup, "
             "delete it, or pass --ignore-state"
         ) from exc
-    return State(path, key, MappingProxyType(entries), forgotten)
+    return State(path, key, MappingProxyType(entries), forgotten, applied)
 
 
 def save(state: State) -> None:
@@ -119,6 +122,7 @@ def save(state: State) -> None:
             for sid, e in sorted(state.entries.items())
         },
         "forgotten": sorted(state.forgotten),
+        "applied_plans": sorted(state.applied_plans),
     }
     state.path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=state.path.parent)
@@ -173,6 +177,7 @@ class Journal:
         self._state = state
         self._entries = dict(state.entries)
         self._forgotten = set(state.forgotten)
+        self._applied = set(state.applied_plans)
         self._dirty = False
 
     @property
@@ -196,6 +201,10 @@ class Journal:
         self._forgotten.add(secret_id)
         self._dirty = True
 
+    def plan_applied(self, plan_id: str) -> None:
+        self._applied.add(plan_id)
+        self._dirty = True
+
     def mark_unverified(self, secret_id: str) -> None:
         entry = self._entries.get(secret_id)
         if entry is not None and not entry.value_unverified:
@@ -210,6 +219,7 @@ class Journal:
                     self._state.key,
                     MappingProxyType(self._entries),
                     frozenset(self._forgotten),
+                    frozenset(self._applied),
                 )
             )
             self._dirty = False
