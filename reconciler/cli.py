@@ -15,7 +15,7 @@ from reconciler.errors import ExitCode, ReconcilerError, UsageError
 
 if TYPE_CHECKING:
     from reconciler.engine import PlanResult
-    from reconciler.models import ApplyReport
+    from reconciler.models import ApplyReport, RemoteSecret
     from reconciler.plan import PlanOptions
     from reconciler.settings import Settings
 
@@ -53,9 +53,9 @@ def cli() -> None:
 def validate(files: tuple[Path, ...], offline: bool) -> None:
     """Check FILE...: schema, API limits, and (unless --offline) that every value reference resolves."""
     from reconciler import desired
-    from reconciler.errors import DesiredFileError
+    from reconciler.errors import DesiredFileError, Problem
 
-    problems = []
+    problems: list[Problem] = []
     for file in files:
         try:
             state = desired.load(file, resolve=not offline)
@@ -319,6 +319,54 @@ def drift(file: Path, fmt: str, **opts: Any) -> None:
     _step_summary(render_drift(result.plan, "markdown"))
     if result.plan.drift:
         raise click.exceptions.Exit(int(ExitCode.CHANGES))
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), default="secrets.yaml")
+@click.option(
+    "--names", "globs", multiple=True, metavar="GLOB", help="Import only names matching (repeatable)."
+)
+@click.option("--dry-run", is_flag=True, help="Print the file as it would be; write nothing.")
+@common_options
+def import_(file: Path, globs: tuple[str, ...], dry_run: bool, **opts: Any) -> None:
+    """Write the account's secrets into FILE (new, or appended to with its comments kept).
+
+    Each value becomes a ${ENV} reference; no value or display is ever written.
+    """
+    from reconciler import desired, importer
+    from reconciler.client import Client
+
+    settings = _settings(file, opts)
+    managed: set[str] = set()
+    if file.exists():
+        current = desired.load(file, resolve=False)
+        managed = {s.secret_name for s in current.secrets} | {
+            name for s in current.secrets for name in s.previous_names
+        }
+
+    async def fetch() -> tuple[RemoteSecret, ...]:
+        async with Client(settings.client_config()) as client:
+            return await client.list_secrets()
+
+    found = importer.select(asyncio.run(fetch()), managed=managed, names=globs)
+    for reason in found.skipped:
+        click.echo(f"skipped {reason}", err=True)
+    if not found.entries:
+        click.echo("Nothing to import.", err=True)
+        return
+    text = desired.append_secrets(file, found.entries, dry_run=dry_run)
+    if dry_run:
+        _emit(text)
+        return
+    count = len(found.entries)
+    click.echo(
+        f"Imported {count} secret{'s' if count != 1 else ''} into {file}. Set these environment variables"
+    )
+    click.echo("to the secrets' current values (io.net never returns them), then run")
+    click.echo(f"`reconciler apply {file} --adopt` to bring them under management without rotating them:")
+    width = max(len(variable) for variable, _ in found.variables)
+    for variable, name in found.variables:
+        click.echo(f"  {variable.ljust(width)}  for {name}")
 
 
 STEP_SUMMARY_LIMIT = 1024 * 1024

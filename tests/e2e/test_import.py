@@ -1,0 +1,85 @@
+"""`reconciler import` end to end: comments kept (golden file), no value written, then adopt with no write."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.test_plan_apply import CANARIES, DISPLAYS, emu, reconciler
+from tests.support.emulator import RunningEmulator
+
+pytestmark = pytest.mark.e2e
+__all__ = ["emu"]  # the fixture, shared with test_plan_apply
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "import"
+
+
+def create(emu: RunningEmulator, **body: object) -> None:
+    response = httpx.post(
+        f"{emu.url}/api/v1/secrets/", json=body, headers={"Authorization": "Bearer e2e-key"}
+    )
+    response.raise_for_status()
+
+
+def test_import_appends_keeping_comments_and_adopts_without_writing(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    create(
+        emu,
+        secret_name="github-token",
+        secret_value=CANARIES["GITHUB_TOKEN"],
+        tool_name="agno__github__*",
+        tool_arg="access_token",
+        is_default_for_tool=True,
+    )
+    create(
+        emu,
+        secret_name="linear-key",
+        secret_value=CANARIES["LINEAR_TOKEN"],
+        tool_name="agno__linear__*",
+        tool_arg="api_token",
+        is_default_for_tool=True,
+    )
+    create(emu, secret_name="slack.bot", secret_value=CANARIES["SLACK_TOKEN"])
+    create(emu, secret_name="other-team", secret_value=CANARIES["SLACK_TOKEN"])
+    shutil.copy(FIXTURES / "before.yaml", tmp_path / "secrets.yaml")
+
+    result = reconciler(
+        "import",
+        "secrets.yaml",
+        "--names",
+        "linear-*",
+        "--names",
+        "slack*",
+        "--names",
+        "github*",
+        url=emu.url,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "github-token: already in the file" in result.stderr
+    assert "LINEAR_KEY" in result.stdout and "SLACK_BOT" in result.stdout and "--adopt" in result.stdout
+    text = (tmp_path / "secrets.yaml").read_text()
+    assert text == (FIXTURES / "after.yaml").read_text()
+    assert all(secret not in text for secret in [*CANARIES.values(), *DISPLAYS])
+    assert reconciler("validate", "secrets.yaml", "--offline", url=emu.url, cwd=tmp_path).returncode == 0
+
+    env = {"LINEAR_KEY": CANARIES["LINEAR_TOKEN"], "SLACK_BOT": CANARIES["SLACK_TOKEN"]}
+    before = len(emu.requests())
+    adopted = reconciler(
+        "apply", "secrets.yaml", "--auto-approve", "--adopt", url=emu.url, cwd=tmp_path, env=env
+    )
+    assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+    assert [r for r in emu.requests()[before:] if r["method"] != "GET"] == []
+    plan = reconciler("plan", "secrets.yaml", "--detailed-exitcode", url=emu.url, cwd=tmp_path, env=env)
+    assert plan.returncode == 0, plan.stdout
+
+
+def test_import_into_a_new_file(emu: RunningEmulator, tmp_path: Path) -> None:
+    create(emu, secret_name="github-token", secret_value=CANARIES["GITHUB_TOKEN"])
+    result = reconciler("import", "new.yaml", url=emu.url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert reconciler("validate", "new.yaml", "--offline", url=emu.url, cwd=tmp_path).returncode == 0
+    assert "${GITHUB_TOKEN}" in (tmp_path / "new.yaml").read_text()
