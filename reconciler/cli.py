@@ -56,6 +56,7 @@ def validate(files: tuple[Path, ...], offline: bool) -> None:
     from reconciler.errors import DesiredFileError, Problem
 
     problems: list[Problem] = []
+    failed: list[str] = []
     for file in files:
         try:
             state = desired.load(file, resolve=not offline)
@@ -64,9 +65,20 @@ def validate(files: tuple[Path, ...], offline: bool) -> None:
             continue
         count = len(state.secrets)
         mode = " (offline: references not resolved)" if offline else ""
+        if state.workflows:
+            from reconciler import workflows
+
+            report = workflows.check(state)
+            for line in workflows.format_findings(report):
+                click.echo(line, err=True)
+            if report.errors:
+                failed.append(f"{file}: {len(report.errors)} workflow problem(s) (above)")
+                continue
         click.echo(f"{file}: valid, {count} secret{'s' if count != 1 else ''}{mode}")
     if problems:
         raise DesiredFileError(problems)
+    if failed:
+        raise ReconcilerError("\n".join(failed))
 
 
 def common_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,14 +1,22 @@
-"""The desired-state file: the only module importing ruamel.yaml; loads, validates and locates nodes."""
+"""The desired-state file, other YAML files: the only ruamel.yaml importer; load, validate, locate, edit."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import difflib
 import hashlib
+import io
+import itertools
 import json
+import math
 import os
 import re
+import stat
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,9 +38,10 @@ from ruamel.yaml.events import (
     StreamStartEvent,
 )
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler import values
-from reconciler.errors import DesiredFileError, Problem
+from reconciler.errors import DesiredFileError, Problem, ReconcilerError
 from reconciler.models import (
     DesiredSecret,
     DesiredState,
@@ -59,7 +68,7 @@ ENTRY_KEYS = (
     "protect",
     "secret_id",
 )
-TOP_KEYS = ("version", "allow_plaintext", "prune", "workflows", "secrets")
+TOP_KEYS = ("version", "allow_plaintext", "prune", "workflows", "tool_credentials", "secrets")
 
 # Aliases may share one node many times over; past this many expanded nodes the file is refused,
 # so that a small file cannot make validation walk billions of nodes.
@@ -618,11 +627,19 @@ def _prune_ok(value: object) -> bool:
     return isinstance(match, list) and len(match) >= 1 and all(_is_name(m) for m in match)
 
 
+def _tool_credential_ok(value: object) -> bool:
+    if not isinstance(value, dict) or set(value) != {"pattern", "args"}:
+        return False
+    args = value["args"]
+    return _is_name(value["pattern"]) and isinstance(args, list) and all(_is_name(a) for a in args)
+
+
 _TOP_RULES: dict[str, Callable[[object], bool]] = {
     "version": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v == FORMAT_VERSION,
     "allow_plaintext": _is_bool,
     "prune": _prune_ok,
     "workflows": lambda v: isinstance(v, list) and all(isinstance(w, str) and len(w) >= 1 for w in v),
+    "tool_credentials": lambda v: isinstance(v, list) and all(_tool_credential_ok(e) for e in v),
     "secrets": lambda v: v is None or isinstance(v, list),
 }
 
@@ -697,6 +714,8 @@ _REQUIRED_HINTS = {
     "secret_name": "every secret needs a name",
     "secret_value": "every secret needs a value reference such as ${NAME}",
     "match": "write prune: {match: [GLOB, ...]}",
+    "pattern": "write {pattern: GLOB, args: [ARG, ...]}",
+    "args": "write {pattern: GLOB, args: [ARG, ...]}; [] means the tools need no credential",
 }
 _TYPE_HINTS = {
     "tool_name": "one tool name; a trailing * such as agno__github__* covers a family",
@@ -1011,6 +1030,9 @@ def _build_state(root: _Map, file: str, digest: str, resolved: Mapping[int, Secr
         prune=prune,
         allow_plaintext=root.get("allow_plaintext") is True,
         workflows=tuple(root.get("workflows") or ()),
+        tool_credentials=tuple(
+            (entry["pattern"], tuple(entry["args"])) for entry in root.get("tool_credentials") or ()
+        ),
         digest=digest,
         secrets_empty=not raw_secrets,
     )
@@ -1118,3 +1140,817 @@ def _short(value: object) -> str:
 
 def _shown(value: object) -> str:
     return "(none)" if value is None else _short(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Any YAML file (io.net workflows, the tool catalogue): a tree of nodes that knows where each node
+# sits in the text, and edits made on the text itself, so that every byte outside the edited nodes
+# (comments, order, quoting, indentation) stays exactly as written.
+
+
+@dataclass(frozen=True, eq=False)
+class YamlNode:
+    """One node of a YAML document: its value, where it starts (1-based) and its span in the text."""
+
+    kind: str  # "scalar", "map" or "seq"
+    line: int
+    col: int
+    # Offsets in YamlDocument.text: the first character (anchor and tag included) and just past the
+    # last one (a block scalar's trailing line breaks excluded).
+    start: int
+    end: int
+    # Scalars: "" (plain), "'", '"', "|" or ">"; collections: "block" or "flow".
+    style: str = ""
+    # Values are kept out of repr: a workflow file can hold credentials.
+    scalar: str | int | float | bool | None = dataclasses.field(default=None, repr=False)
+    items: tuple[YamlNode, ...] = dataclasses.field(default=(), repr=False)
+    pairs: tuple[tuple[YamlNode, YamlNode], ...] = dataclasses.field(default=(), repr=False)
+    # Written as an alias (*name): the node's text is elsewhere, under its anchor (`origin`).
+    alias: bool = False
+    origin: YamlNode | None = dataclasses.field(default=None, repr=False)
+
+    def entries(self) -> tuple[tuple[YamlNode, YamlNode], ...]:
+        """A mapping's effective entries in file order: its own, then those merged in with `<<`."""
+        own = [pair for pair in self.pairs if not _is_merge_key(pair[0])]
+        seen = {key.scalar for key, _ in own if key.kind == "scalar"}
+        merged: list[tuple[YamlNode, YamlNode]] = []
+        for key, value in self.pairs:
+            if not _is_merge_key(key):
+                continue
+            for source in value.items if value.kind == "seq" else (value,):
+                for pair in source.entries() if source.kind == "map" else ():
+                    if pair[0].kind == "scalar" and pair[0].scalar not in seen:
+                        seen.add(pair[0].scalar)
+                        merged.append(pair)
+        return (*own, *merged)
+
+    def get(self, key: str) -> YamlNode | None:
+        """The value under `key` in a mapping (the last one when a key repeats, as YAML loaders do)."""
+        found: YamlNode | None = None
+        for pair_key, value in self.entries():
+            if pair_key.kind == "scalar" and pair_key.scalar == key:
+                found = value
+        return found
+
+    def to_python(self) -> object:
+        """Plain data: dict, list and scalars."""
+        if self.kind == "scalar":
+            return self.scalar
+        if self.kind == "seq":
+            return [item.to_python() for item in self.items]
+        return {_plain_key(key): value.to_python() for key, value in self.entries()}
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A YAML file's text and its root node (None for an empty document)."""
+
+    file: str
+    text: str = dataclasses.field(repr=False)
+    root: YamlNode | None = dataclasses.field(repr=False)
+
+
+@dataclass(frozen=True)
+class RemoveKeys:
+    """Edit: remove the entries of these keys from a mapping (a mapping left empty becomes {})."""
+
+    mapping: YamlNode
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReplaceScalar:
+    """Edit: give a scalar a new text value, written in the scalar's own quoting style when possible."""
+
+    node: YamlNode
+    value: str
+
+
+@dataclass(frozen=True)
+class ReplaceWithItem:
+    """Edit: replace a sequence with one of its items as written, e.g. [tool, {}] with tool."""
+
+    node: YamlNode
+    index: int
+
+
+YamlEdit = RemoveKeys | ReplaceScalar | ReplaceWithItem
+
+
+def read_yaml(path: Path) -> YamlDocument:
+    """Read any YAML file into nodes with positions; DesiredFileError when it cannot be read or parsed."""
+    path = Path(path)
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DesiredFileError(
+            [Problem(file, 1, 1, "(file)", f"cannot be read ({reason}); check the path")]
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _byte_position(raw, exc.start)
+        raise DesiredFileError(
+            [Problem(file, line + 1, col + 1, "(yaml)", "is not UTF-8 text; save the file as UTF-8")]
+        ) from None
+    return parse_yaml(text, file)
+
+
+def parse_yaml(text: str, file: str = "<text>") -> YamlDocument:
+    """Parse YAML text into nodes with positions; DesiredFileError (located) when it is not YAML."""
+    # libyaml counts offsets from after a byte order mark.
+    shift = 1 if text.startswith("\ufeff") else 0
+    builder = _NodeBuilder(file, text, shift)
+    events = YAML(typ="safe").parse(text[shift:])
+    try:
+        root = builder.build(events)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line, mark.column) if mark is not None else (0, 0)
+        what = "; ".join(str(part) for part in (exc.problem, exc.context) if part)
+        raise DesiredFileError(
+            [Problem(file, line + 1, col + 1, "(yaml)", f"invalid YAML: {what or 'syntax error'}")]
+        ) from None
+    except ReaderError as exc:
+        raise DesiredFileError(
+            [Problem(file, 1, 1, "(yaml)", f"cannot be read as YAML: {exc.reason}")]
+        ) from None
+    except (YAMLError, ValueError, UnicodeError):
+        raise DesiredFileError([Problem(file, 1, 1, "(yaml)", "cannot be read as YAML text")]) from None
+    finally:
+        events.close()
+    return YamlDocument(file, text, root)
+
+
+def edit_yaml(document: YamlDocument, edits: Sequence[YamlEdit]) -> str:
+    """The document's text with `edits` made in place; every other byte is kept as it was.
+
+    The result is parsed again and must hold exactly the data the edits describe; when it does not
+    (the node is shared through an anchor or a merge key, or written in a layout this cannot edit),
+    DesiredFileError names the node and nothing is changed.
+    """
+    text = document.text
+    replacements: list[tuple[int, int, str, YamlNode]] = []
+    for edit in edits:
+        for start, end, new in _replacements(document, edit):
+            replacements.append((start, end, new, _edit_node(edit)))
+    replacements.sort(key=lambda r: (r[0], r[1]))
+    for before, after in itertools.pairwise(replacements):
+        if after[0] < before[1]:
+            raise _edit_error(document, after[3], "overlaps another edit of the same node")
+    pieces: list[str] = []
+    position = 0
+    for start, end, new, _node in replacements:
+        pieces.append(text[position:start])
+        pieces.append(new)
+        position = end
+    pieces.append(text[position:])
+    result = "".join(pieces)
+    if document.root is not None and edits:
+        expected = _expected(document.root, {id(_edit_node(e)): e for e in edits})
+        try:
+            edited = parse_yaml(result, document.file).root
+        except DesiredFileError:
+            edited = None
+        if edited is None or not _same(edited.to_python(), expected):
+            raise _refused(document, edits)
+    return result
+
+
+_REFUSED = (
+    "cannot be changed in place without changing other parts of the file (an anchor, a merge key, or "
+    "a layout this cannot edit); edit it by hand"
+)
+
+
+def _refused(document: YamlDocument, edits: Sequence[YamlEdit]) -> DesiredFileError:
+    """The error naming each edit that fails on its own (the first edit when only the mix fails)."""
+    failing: list[YamlNode] = []
+    if len(edits) > 1:
+        for edit in edits:
+            try:
+                edit_yaml(document, [edit])
+            except DesiredFileError:
+                failing.append(_edit_node(edit))
+    nodes = failing or [_edit_node(edits[0])]
+    return DesiredFileError([Problem(document.file, n.line, n.col, "(edit)", _REFUSED) for n in nodes])
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` through a temporary file and a rename; keeps the file's mode."""
+    path = Path(path)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o644
+    except OSError as exc:
+        raise ReconcilerError(f"cannot write {path} ({exc.strerror}); check its permissions") from None
+    temp = ""
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except OSError as exc:
+        if temp:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        raise ReconcilerError(f"cannot write {path} ({exc.strerror}); check its permissions") from None
+
+
+def append_secrets(path: Path, entries: Sequence[Mapping[str, object]], *, dry_run: bool = False) -> str:
+    """Append `entries` to the `secrets:` list of the desired-state file at `path`; return the new text.
+
+    A missing file is created with `version: 1`. Everything already in the file (comments, order,
+    quoting, indentation) is kept byte for byte. Each entry's `secret_value` must be a reference
+    such as "${GITHUB_TOKEN}": a literal value is refused, so no value is ever written. A name already
+    in the file is refused too. The file is replaced atomically unless `dry_run`.
+    """
+    path = Path(path)
+    file = str(path)
+    plain = [_entry_data(entry, file) for entry in entries]
+    document = read_yaml(path) if path.exists() else YamlDocument(file, "", None)
+    new_text = _appended_text(document, plain)
+    if not dry_run and plain:
+        write_atomic(path, new_text)
+    return new_text
+
+
+# --- building nodes from parser events
+
+
+def _is_merge_key(node: YamlNode) -> bool:
+    return node.kind == "scalar" and node.style == "" and node.scalar == "<<"
+
+
+def _plain_key(node: YamlNode) -> object:
+    value = node.to_python()
+    try:
+        hash(value)
+    except TypeError:
+        return ("(complex key)", repr(value))
+    return value
+
+
+class _Open:
+    """A collection being built."""
+
+    __slots__ = ("anchor", "col", "flow", "is_map", "key", "line", "nodes", "size_at_start", "start")
+
+    def __init__(self, is_map: bool, flow: bool, line: int, col: int, start: int, anchor: str | None) -> None:
+        self.is_map = is_map
+        self.flow = flow
+        self.line = line
+        self.col = col
+        self.start = start
+        self.anchor = anchor
+        self.nodes: list[YamlNode] = []
+        self.key: YamlNode | None = None
+        self.size_at_start = 0
+
+
+class _NodeBuilder:
+    def __init__(self, file: str, text: str, shift: int) -> None:
+        self.file = file
+        self.text = text
+        self.shift = shift
+        self.stack: list[_Open] = []
+        self.anchors: dict[str, tuple[YamlNode, int]] = {}
+        self.open_anchors: set[str] = set()
+        self.size = 0
+        self.root: YamlNode | None = None
+        self.documents = 0
+
+    def fail(self, mark: Any, message: str) -> DesiredFileError:
+        return DesiredFileError([Problem(self.file, mark.line + 1, mark.column + 1, "(yaml)", message)])
+
+    def build(self, events: Iterator[Any]) -> YamlNode | None:
+        for event in events:
+            self.size += 1
+            if isinstance(event, ScalarEvent):
+                self.add(self.scalar(event), event.anchor)
+            elif isinstance(event, MappingStartEvent | SequenceStartEvent):
+                self.start(event)
+            elif isinstance(event, MappingEndEvent | SequenceEndEvent):
+                self.end(event)
+            elif isinstance(event, AliasEvent):
+                self.add(self.alias(event), None)
+            elif isinstance(event, DocumentStartEvent):
+                self.documents += 1
+                if self.documents > 1:
+                    raise self.fail(event.start_mark, "holds more than one YAML document (---); keep one")
+        return self.root
+
+    def scalar(self, event: ScalarEvent) -> YamlNode:
+        mark = event.start_mark
+        text: str = event.value
+        style = event.style or ""
+        tag = event.tag
+        value: str | int | float | bool | None
+        if tag is not None and tag != "!":
+            value = _as_scalar(_tagged_scalar(tag, text)[0])
+        elif style == "" and tag is None:
+            value = _as_scalar(_plain_scalar(text) if text else None)
+        else:
+            value = text
+        start = mark.index + self.shift
+        end = event.end_mark.index + self.shift
+        return YamlNode("scalar", mark.line + 1, mark.column + 1, start, end, style, value)
+
+    def start(self, event: MappingStartEvent | SequenceStartEvent) -> None:
+        mark = event.start_mark
+        if len(self.stack) >= _MAX_DEPTH:
+            raise self.fail(mark, f"is nested more than {_MAX_DEPTH} levels deep")
+        anchor = event.anchor
+        if anchor is not None:
+            self.open_anchors.add(anchor)
+        frame = _Open(
+            isinstance(event, MappingStartEvent),
+            bool(event.flow_style),
+            mark.line + 1,
+            mark.column + 1,
+            mark.index + self.shift,
+            anchor,
+        )
+        frame.size_at_start = self.size
+        self.stack.append(frame)
+
+    def end(self, event: MappingEndEvent | SequenceEndEvent) -> None:
+        frame = self.stack.pop()
+        if frame.flow:
+            end = event.end_mark.index + self.shift
+        else:
+            end = max((node.end for node in frame.nodes), default=frame.start)
+        style = "flow" if frame.flow else "block"
+        if frame.is_map:
+            nodes = frame.nodes
+            pairs = tuple((nodes[i], nodes[i + 1]) for i in range(0, len(nodes) - 1, 2))
+            node = YamlNode("map", frame.line, frame.col, frame.start, end, style, pairs=pairs)
+        else:
+            node = YamlNode("seq", frame.line, frame.col, frame.start, end, style, items=tuple(frame.nodes))
+        if frame.anchor is not None:
+            self.open_anchors.discard(frame.anchor)
+        self.add(node, None)
+        if frame.anchor is not None:
+            self.anchors[frame.anchor] = (node, self.size - frame.size_at_start)
+
+    def alias(self, event: AliasEvent) -> YamlNode:
+        mark = event.start_mark
+        name: str = event.anchor
+        if name in self.open_anchors:
+            raise self.fail(mark, f"alias *{name} refers to a node that contains it")
+        found = self.anchors.get(name)
+        if found is None:
+            raise self.fail(mark, f"alias *{name} has no anchor &{name} before it")
+        node, size = found
+        self.size += size
+        if self.size > _MAX_ALIAS_EXPANSION:
+            raise self.fail(mark, "aliases expand to too many nodes; write the entries out")
+        return dataclasses.replace(
+            node,
+            line=mark.line + 1,
+            col=mark.column + 1,
+            start=mark.index + self.shift,
+            end=event.end_mark.index + self.shift,
+            alias=True,
+            origin=node,
+        )
+
+    def add(self, node: YamlNode, anchor: str | None) -> None:
+        if node.kind == "scalar" and node.style in ("|", ">"):
+            # libyaml ends a block scalar after its trailing line breaks; the span stops at its text.
+            kept = self.text[node.start : node.end].rstrip(" \t\r\n")
+            node = dataclasses.replace(node, end=node.start + len(kept))
+        if anchor is not None:
+            self.anchors[anchor] = (node, 1)
+        if self.stack:
+            self.stack[-1].nodes.append(node)
+        else:
+            self.root = node
+
+
+def _as_scalar(value: object) -> str | int | float | bool | None:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+# --- edits made on the text
+
+
+def _edit_node(edit: YamlEdit) -> YamlNode:
+    return edit.mapping if isinstance(edit, RemoveKeys) else edit.node
+
+
+def _edit_error(document: YamlDocument, node: YamlNode, message: str) -> DesiredFileError:
+    return DesiredFileError([Problem(document.file, node.line, node.col, "(edit)", message)])
+
+
+def _next_line(text: str, end: int) -> int:
+    """The start of the line after the one holding text[end - 1] (the end of the text if none)."""
+    found = text.find("\n", max(end, 1) - 1)
+    return len(text) if found < 0 else found + 1
+
+
+def _line_start(text: str, position: int) -> int:
+    return text.rfind("\n", 0, position) + 1
+
+
+def _pair_end(pair: tuple[YamlNode, YamlNode]) -> int:
+    return max(pair[0].end, pair[1].end)
+
+
+_REST_OF_FLOW_LINE = re.compile(r"[ \t]*,?[ \t]*(?:#[^\n]*)?(?:\n|$)")
+
+
+def _alone_on_lines(text: str, pair: tuple[YamlNode, YamlNode]) -> bool:
+    """Whether a flow entry has its lines to itself: nothing before its key, only a comma after."""
+    key = pair[0]
+    before = text[_line_start(text, key.start) : key.start]
+    return not before.strip() and _REST_OF_FLOW_LINE.match(text, _pair_end(pair)) is not None
+
+
+def _replacements(document: YamlDocument, edit: YamlEdit) -> list[tuple[int, int, str]]:
+    node = _edit_node(edit)
+    if node.alias:
+        raise _edit_error(document, node, "is an alias (*name) of a node written elsewhere; edit it by hand")
+    text = document.text
+    if isinstance(edit, RemoveKeys):
+        if node.kind != "map":
+            raise _edit_error(document, node, "is not a mapping")
+        return _remove_keys(document, node, edit.keys)
+    if isinstance(edit, ReplaceWithItem):
+        if node.kind != "seq" or not 0 <= edit.index < len(node.items):
+            raise _edit_error(document, node, f"is not a sequence with an item {edit.index}")
+        item = node.items[edit.index]
+        return [(node.start, node.end, text[item.start : item.end])]
+    if node.kind != "scalar":
+        raise _edit_error(document, node, "is not a scalar")
+    start = node.start
+    if text[start : start + 1] in ("&", "!"):
+        # An anchor or a tag comes first; only the scalar after it is replaced.
+        if node.style not in ("'", '"'):
+            raise _edit_error(document, node, "carries an anchor or tag; edit it by hand")
+        start = text.index(node.style, start, node.end)
+    return [(start, node.end, _render_scalar(edit.value, node.style))]
+
+
+def _remove_keys(document: YamlDocument, node: YamlNode, keys: Sequence[str]) -> list[tuple[int, int, str]]:
+    text = document.text
+    pairs = node.pairs
+    wanted = set(keys)
+    removed = [
+        i
+        for i, (key, _value) in enumerate(pairs)
+        if key.kind == "scalar"
+        and isinstance(key.scalar, str)
+        and key.scalar in wanted
+        and not _is_merge_key(key)
+    ]
+    missing = wanted - {pairs[i][0].scalar for i in removed}
+    if missing:
+        raise _edit_error(
+            document,
+            node,
+            f"has no key {_quoted(sorted(missing)[0])} of its own (a merge key?); edit it by hand",
+        )
+    if len(removed) == len(pairs):
+        return [(node.start, node.end, "{}")]
+    runs: list[list[int]] = []
+    for index in removed:
+        if runs and runs[-1][-1] == index - 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    result: list[tuple[int, int, str]] = []
+    for run in runs:
+        first, last = run[0], run[-1]
+        following = last + 1 if last + 1 < len(pairs) else None
+        first_key = pairs[first][0]
+        if node.style == "flow":
+            if all(_alone_on_lines(text, pairs[i]) for i in run):
+                # A multi-line flow mapping with one entry a line: those lines go, as in a block.
+                result.extend(
+                    (_line_start(text, pairs[i][0].start), _next_line(text, _pair_end(pairs[i])), "")
+                    for i in run
+                )
+                continue
+            if following is not None:
+                # `a: 1, b: 2` -> `b: 2`: the entry and its comma up to the next key.
+                result.append((first_key.start, pairs[following][0].start, ""))
+            else:
+                # The last entries: from the end of the kept one before them, its comma included.
+                result.append((_pair_end(pairs[first - 1]), _pair_end(pairs[last]), ""))
+            continue
+        line_start = _line_start(text, first_key.start)
+        if not text[line_start : first_key.start].strip():
+            # Each entry starts its own line: its lines go, with any comment at their end.
+            result.extend(
+                (_line_start(text, pairs[i][0].start), _next_line(text, _pair_end(pairs[i])), "") for i in run
+            )
+            continue
+        # The first key shares its line with a `- `: the next kept key moves up onto that line.
+        # Whole-line comments between them stay, just above it.
+        assert following is not None
+        next_key = pairs[following][0]
+        between = text[_next_line(text, _pair_end(pairs[last])) : _line_start(text, next_key.start)]
+        comments = "".join(
+            line for line in between.splitlines(keepends=True) if line.lstrip().startswith("#")
+        )
+        result.append((line_start, next_key.start, comments + text[line_start : first_key.start]))
+    return result
+
+
+_SAFE_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@+=-]*")
+
+
+def _render_scalar(value: str, style: str) -> str:
+    if style == "" and _SAFE_PLAIN.fullmatch(value) and _plain_scalar(value) == value:
+        return value
+    if style in ("", "'") and value.isprintable():
+        return "'" + value.replace("'", "''") + "'"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _expected(node: YamlNode, edits: Mapping[int, YamlEdit]) -> object:
+    """The data `node` should hold once `edits` are made."""
+    # An edit of an anchored node shows through every alias of it.
+    edit = edits.get(id(node.origin if node.origin is not None else node))
+    if isinstance(edit, ReplaceScalar):
+        return edit.value
+    if isinstance(edit, ReplaceWithItem):
+        return _expected(node.items[edit.index], edits)
+    if node.kind == "scalar":
+        return node.scalar
+    if node.kind == "seq":
+        return [_expected(item, edits) for item in node.items]
+    if isinstance(edit, RemoveKeys):
+        gone = set(edit.keys)
+        node = dataclasses.replace(
+            node,
+            pairs=tuple(
+                (key, value)
+                for key, value in node.pairs
+                if not (key.kind == "scalar" and key.scalar in gone and not _is_merge_key(key))
+            ),
+        )
+    return {_plain_key(key): _expected(value, edits) for key, value in node.entries()}
+
+
+def _same(left: object, right: object) -> bool:
+    """Equal data, telling True from 1 and 1 from 1.0, with NaN equal to itself."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(_same(left[k], right[k]) for k in left)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(_same(a, b) for a, b in zip(left, right, strict=True))
+    if isinstance(left, float) and isinstance(right, float) and math.isnan(left) and math.isnan(right):
+        return True
+    return left == right
+
+
+# --- appending entries to a desired-state file
+
+
+def _plain_data(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {str(k): _plain_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_data(v) for v in value]
+    return value
+
+
+def _entry_data(entry: Mapping[str, object], file: str) -> dict[str, object]:
+    data = _plain_data(entry)
+    assert isinstance(data, dict)
+    name = data.get("secret_name")
+    if not _is_name(name):
+        raise ReconcilerError(f"cannot add an entry without a valid secret_name to {file}")
+    assert isinstance(name, str)
+    try:
+        values.check(data.get("secret_value"), allow_plaintext=False)
+    except values.LiteralValueError:
+        raise values.LiteralValueError(
+            f"secret {_quoted(name)}: secret_value must be a reference such as ${{NAME}}, "
+            f"{{from_env: NAME}} or {{from_file: PATH}}; a literal value is never written into {file}"
+        ) from None
+    except values.ValueRefError as exc:
+        raise values.ValueRefError(f"secret {_quoted(name)}: secret_value {exc.message}") from None
+    return data
+
+
+def _appended_text(document: YamlDocument, entries: list[dict[str, object]]) -> str:
+    text = document.text
+    if not entries:
+        return text
+    newline = "\r\n" if "\r\n" in text else "\n"
+    root = document.root
+    if root is None:
+        prefix = text if not text or text.endswith("\n") else text + newline
+        new = prefix + f"version: {FORMAT_VERSION}{newline}secrets:{newline}"
+        new += _render_items(entries, 2, 2, newline, separate=False)
+        expected: dict[object, object] = {"version": FORMAT_VERSION, "secrets": entries}
+        return _checked(document, new, expected)
+    if root.kind != "map":
+        raise DesiredFileError(
+            [
+                Problem(
+                    document.file,
+                    root.line,
+                    root.col,
+                    "(file)",
+                    "is not a desired-state file; no secrets added",
+                )
+            ]
+        )
+    secrets = root.get("secrets")
+    if secrets is not None and not (
+        secrets.kind == "seq" or (secrets.kind == "scalar" and secrets.scalar is None)
+    ):
+        raise DesiredFileError(
+            [Problem(document.file, secrets.line, secrets.col, "secrets", "must be a list; no secrets added")]
+        )
+    existing = secrets.items if secrets is not None else ()
+    _refuse_duplicates(document, existing, entries)
+    data = root.to_python()
+    assert isinstance(data, dict)
+    expected = {**data, "secrets": [*(item.to_python() for item in existing), *entries]}
+    spliced = _splice_entries(document, root, secrets, entries, newline)
+    if spliced is not None:
+        try:
+            return _checked(document, spliced, expected)
+        except DesiredFileError:
+            pass
+    return _checked(document, _roundtrip_append(document, entries), expected)
+
+
+def _refuse_duplicates(
+    document: YamlDocument, existing: Sequence[YamlNode], entries: list[dict[str, object]]
+) -> None:
+    listed: dict[object, YamlNode] = {}
+    for item in existing:
+        node = item.get("secret_name") if item.kind == "map" else None
+        if node is not None:
+            listed.setdefault(node.scalar, node)
+    added: set[object] = set()
+    for entry in entries:
+        name = entry["secret_name"]
+        where = listed.get(name)
+        if where is not None:
+            message = f"{_quoted(str(name))} is already listed; choose another name for the new entry"
+            raise DesiredFileError([Problem(document.file, where.line, where.col, "secret_name", message)])
+        if name in added:
+            raise ReconcilerError(f"two new entries for {document.file} are named {_quoted(str(name))}")
+        added.add(name)
+
+
+def _checked(document: YamlDocument, new: str, expected: dict[object, object]) -> str:
+    try:
+        root = parse_yaml(new, document.file).root
+    except DesiredFileError:
+        root = None
+    if root is None or not _same(root.to_python(), _plain_data(expected)):
+        raise DesiredFileError(
+            [
+                Problem(
+                    document.file,
+                    1,
+                    1,
+                    "secrets",
+                    "cannot add entries to this file's layout; add them by hand",
+                )
+            ]
+        )
+    return new
+
+
+def _splice_entries(
+    document: YamlDocument,
+    root: YamlNode,
+    secrets: YamlNode | None,
+    entries: list[dict[str, object]],
+    newline: str,
+) -> str | None:
+    """The text with entries inserted after the last secret; None for layouts left to the round trip."""
+    text = document.text
+    if root.style == "flow" or root.alias:
+        return None
+    if secrets is None or secrets.alias:
+        if any(_is_merge_key(key) for key, _ in root.pairs):
+            return None
+        indent = root.col - 1
+        prefix = text if text.endswith("\n") else text + newline
+        block = " " * indent + "secrets:" + newline
+        return prefix + block + _render_items(entries, indent + 2, 2, newline, separate=False)
+    key = next((k for k, v in root.pairs if v is secrets), None)
+    if key is None:
+        return None
+    if secrets.kind == "scalar" or (secrets.style == "flow" and not secrets.items):
+        # `secrets:`, `secrets: null` or `secrets: []`: the value goes, the list follows the line.
+        after = _next_line(text, secrets.end)
+        head = text[: secrets.start] + text[secrets.end : after]
+        if not head.endswith("\n"):
+            head += newline
+        items = _render_items(entries, key.col - 1 + 2, 2, newline, separate=False)
+        return head + items + text[after:]
+    if secrets.style == "flow":
+        return None
+    dash = secrets.col - 1
+    first = secrets.items[0]
+    gap = first.col - secrets.col if first.line == secrets.line and first.col > secrets.col else 2
+    separate = False
+    if len(secrets.items) > 1:
+        second_line = _line_start(text, secrets.items[1].start)
+        previous_line = text[_line_start(text, max(second_line - 1, 0)) : second_line]
+        separate = not previous_line.strip()
+    position = _next_line(text, secrets.end)
+    # Comment lines indented under the last entry belong to it: the new entries go after them.
+    scan = position
+    while scan < len(text):
+        line_end = _next_line(text, scan + 1)
+        line = text[scan:line_end]
+        stripped = line.strip()
+        if stripped.startswith("#") and len(line) - len(line.lstrip(" ")) > dash:
+            position = scan = line_end
+        elif not stripped:
+            scan = line_end
+        else:
+            break
+    head = text[:position]
+    if not head.endswith("\n"):
+        head += newline
+    return head + _render_items(entries, dash, gap, newline, separate=separate) + text[position:]
+
+
+def _dumper() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    # An explicit null reads as "must be empty" in this format; it is written out, not left blank.
+    yaml.representer.add_representer(
+        type(None), lambda rep, _data: rep.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
+    return yaml
+
+
+def _render_items(
+    entries: list[dict[str, object]], dash: int, gap: int, newline: str, *, separate: bool
+) -> str:
+    yaml = _dumper()
+    out: list[str] = []
+    for entry in entries:
+        buffer = io.StringIO()
+        yaml.dump(_commented(entry), buffer)
+        lines = buffer.getvalue().splitlines()
+        if separate:
+            out.append(newline)
+        out.append(" " * dash + "-" + " " * (gap - 1) + lines[0] + newline)
+        out.extend(" " * (dash + gap) + line + newline for line in lines[1:])
+    return "".join(out)
+
+
+def _commented(value: object, depth: int = 0) -> object:
+    # Entries are block mappings; what nests inside them is written in flow style, as in
+    # `secret_value: {from_env: NAME}` and `previous_names: [old-name]`.
+    if isinstance(value, dict):
+        mapping = CommentedMap((k, _commented(v, depth + 1)) for k, v in value.items())
+        if depth:
+            mapping.fa.set_flow_style()
+        return mapping
+    if isinstance(value, list):
+        sequence = CommentedSeq(_commented(v, depth + 1) for v in value)
+        if depth:
+            sequence.fa.set_flow_style()
+        return sequence
+    if isinstance(value, str) and "*" in value:
+        # A tool_name wildcard reads at a glance as one when it is quoted.
+        return DoubleQuotedScalarString(value)
+    return value
+
+
+def _roundtrip_append(document: YamlDocument, entries: list[dict[str, object]]) -> str:
+    yaml = _dumper()
+    yaml.preserve_quotes = True
+    try:
+        data = yaml.load(document.text)
+    except (YAMLError, ValueError) as exc:
+        raise DesiredFileError(
+            [Problem(document.file, 1, 1, "(yaml)", "cannot be read as YAML text")]
+        ) from exc
+    if not isinstance(data, CommentedMap):
+        raise DesiredFileError([Problem(document.file, 1, 1, "(file)", "is not a desired-state file")])
+    secrets = data.get("secrets")
+    if not isinstance(secrets, CommentedSeq):
+        secrets = CommentedSeq()
+        data["secrets"] = secrets
+    for entry in entries:
+        secrets.append(_commented(entry))
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    return buffer.getvalue()

@@ -25,6 +25,7 @@ from reconciler.models import (
     RemoteSecret,
     SecretValue,
     Verdict,
+    WorkflowNote,
 )
 from reconciler.plan import PlanOptions, StateView, build_plan
 from reconciler.settings import Settings
@@ -67,8 +68,22 @@ async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> Pla
             forgotten_ids=current.forgotten,
         )
     plan = build_plan(wanted, remote, view, options)
-    plan = replace(plan, drift=plan.drift + _added_by_hand(wanted, remote, current, plan))
+    plan = replace(
+        plan,
+        drift=plan.drift + _added_by_hand(wanted, remote, current, plan),
+        workflows=workflow_notes(wanted),
+    )
     return PlanResult(wanted, remote, current, plan)
+
+
+def workflow_notes(wanted: DesiredState) -> tuple[WorkflowNote, ...]:
+    """Coverage of the workflows the file lists, as lines for the plan's own section."""
+    if not wanted.workflows:
+        return ()
+    from reconciler import workflows
+
+    report = workflows.check(wanted)
+    return tuple(WorkflowNote(str(f.severity), str(f)) for f in report.findings)
 
 
 async def make_saved_plan(settings: Settings, saved: planfile.SavedPlan) -> PlanResult:

@@ -104,6 +104,8 @@ class DesiredState:
     digest: str = ""
     # True when `secrets:` was missing or empty in the file.
     secrets_empty: bool = False
+    # `tool_credentials:` of the file: (tool name glob, credential arguments), in file order.
+    tool_credentials: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -205,12 +207,21 @@ class DriftItem:
 
 
 @dataclass(frozen=True)
+class WorkflowNote:
+    """A workflow coverage finding shown beside a plan: one located line, never a value."""
+
+    severity: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything `apply` would do, in execution order, plus drift and warnings."""
 
     changes: tuple[Change, ...] = ()
     drift: tuple[DriftItem, ...] = ()
     warnings: tuple[str, ...] = ()
+    workflows: tuple[WorkflowNote, ...] = ()
 
     def summary(self) -> dict[str, int]:
         counts = {a.value: 0 for a in Action}

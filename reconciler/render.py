@@ -110,6 +110,7 @@ class _PlanView:
     changes: tuple[_ChangeRow, ...]
     drift: tuple[_DriftRow, ...]
     warnings: tuple[str, ...]
+    workflows: tuple[tuple[str, str], ...] = ()
 
     def count(self, action: Action) -> int:
         return dict(self.summary).get(action.value, 0)
@@ -202,6 +203,7 @@ def _project_plan(plan: Plan) -> _PlanView:
         changes=tuple(_change_row(c) for c in plan.actionable),
         drift=tuple(_drift_row(d) for d in plan.drift),
         warnings=tuple(plan.warnings),
+        workflows=tuple((note.severity, note.text) for note in plan.workflows),
     )
 
 
@@ -416,6 +418,10 @@ def _plan_text(view: _PlanView, color: bool) -> str:
             first, *rest = _drift_lines(item)
             out.append(_paint(first, _YELLOW, color))
             out.extend(rest)
+    if view.workflows:
+        out += ["", "Workflows (tools and the secrets that cover them):"]
+        for severity, text in view.workflows:
+            out.append(_paint(f"  {_visible(text)}", _RED if severity == "error" else _YELLOW, color))
     return "\n".join(out)
 
 
@@ -453,6 +459,7 @@ def _plan_json(view: _PlanView) -> dict[str, object]:
         "changes": changes,
         "drift": [_drift_json(d) for d in view.drift],
         "warnings": list(view.warnings),
+        "workflows": [{"severity": severity, "finding": text} for severity, text in view.workflows],
     }
 
 
@@ -505,6 +512,10 @@ def _md_plan_footer(left_out: int, total: int, extras: Sequence[str], source: st
     )
 
 
+def _md_workflows(notes: Sequence[tuple[str, str]]) -> str:
+    return "**Workflows**\n\n" + _fenced([f"{_visible(text)}" for _, text in notes], "text")
+
+
 def _md_short_intro(count: int) -> str:
     return f"**{_plural(count, 'more change')} in short form:**\n\n"
 
@@ -515,12 +526,13 @@ def _plan_markdown(view: _PlanView, limit: int, source: str) -> str:
     blocks = [_md_change_block(row) for row in ordered]
     warnings = _md_warnings(view.warnings) if view.warnings else ""
     drift = _md_drift(view.drift) if view.drift else ""
-    whole = "\n\n".join(part for part in (headline, warnings, *blocks, drift) if part)
+    flows = _md_workflows(view.workflows) if view.workflows else ""
+    whole = "\n\n".join(part for part in (headline, warnings, *blocks, drift, flows) if part)
     if len(whole) <= limit:
         return whole
 
     total = len(ordered)
-    reserve = len(_md_plan_footer(total, total, ("warnings", "drift"), source)) + 2
+    reserve = len(_md_plan_footer(total, total, ("warnings", "drift", "workflows"), source)) + 2
     budget = limit - reserve
     parts = [headline]
     used = len(headline)
@@ -568,6 +580,8 @@ def _plan_markdown(view: _PlanView, limit: int, source: str) -> str:
             shown += taken
     if drift and not add(drift):
         extras.append("drift")
+    if flows and not add(flows):
+        extras.append("workflows")
     if shown < total or extras:
         parts.append(_md_plan_footer(total - shown, total, extras, source))
     return _hard_cut("\n\n".join(parts), limit)
