@@ -276,7 +276,7 @@ def test_text_hostile_names_cannot_control_the_terminal() -> None:
 
 def test_json_shape() -> None:
     doc = json.loads(render_plan(sample_plan(), "json"))
-    assert set(doc) == {"format_version", "summary", "changes", "drift", "warnings"}
+    assert set(doc) == {"format_version", "summary", "changes", "drift", "warnings", "workflows"}
     assert doc["format_version"] == "1"
     assert doc["summary"] == {"create": 1, "update": 1, "rename": 1, "delete": 1, "noop": 1}
     assert [c["action"] for c in doc["changes"]] == ["delete", "create", "update", "rename"]
@@ -767,3 +767,13 @@ def test_markdown_never_exceeds_limit(limit: int, count: int) -> None:
     out = render_plan(Plan(changes=changes, warnings=("w",)), "markdown", limit=limit)
     assert len(out) <= limit
     outside_fences(out)
+
+
+def test_workflow_findings_have_their_own_section_in_every_format() -> None:
+    from reconciler.models import WorkflowNote
+
+    note = WorkflowNote("error", "flows/digest.yaml:8:9: error: agno__github__list_issues is not covered")
+    plan = Plan(workflows=(note,))
+    assert "Workflows" in render_plan(plan, "text") and note.text in render_plan(plan, "text")
+    assert note.text in render_plan(plan, "markdown")
+    assert json.loads(render_plan(plan, "json"))["workflows"] == [{"severity": "error", "finding": note.text}]
