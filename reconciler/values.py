@@ -107,6 +107,13 @@ def resolve(ref: object, *, base_dir: Path, environ: Mapping[str, str], allow_pl
     else:
         text = _read_file(reference.path, base_dir)
     _check_length(reference, len(text))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Python carries undecodable environment bytes as lone surrogates; no API can store those.
+        raise ValueRefError(
+            "the value is not valid UTF-8 text (its source holds bytes that are not UTF-8); fix it"
+        ) from None
     return SecretValue(text)
 
 

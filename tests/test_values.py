@@ -313,3 +313,10 @@ def test_parse_and_describe_never_fail_unexpectedly(ref: object) -> None:
         assert "\n" not in exc.message
     described = values.describe(ref)
     assert isinstance(described, str) and described
+
+
+def test_a_value_that_is_not_utf8_is_refused_without_showing_it(tmp_path: Path) -> None:
+    undecodable = "abc\udcff\udcfedef"  # how Python carries non-UTF-8 bytes from the environment
+    with pytest.raises(values.ValueRefError) as info:
+        values.resolve("${WEIRD}", base_dir=tmp_path, environ={"WEIRD": undecodable}, allow_plaintext=False)
+    assert "UTF-8" in str(info.value) and "abc" not in str(info.value)
