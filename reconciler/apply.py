@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,7 +13,10 @@ from reconciler.drift import display_consistent
 from reconciler.errors import ApiError
 from reconciler.models import Action, ApplyReport, Change, Outcome, Plan, RemoteSecret, SecretValue, Status
 
-# Called after each successful write with the change and the secret as read back (None once deleted).
+log = logging.getLogger("reconciler.apply")
+
+# Called after each verified write with the change and the secret as read back. A delete is recorded
+# (with None) before it is sent as well: a state must never claim a secret that may already be gone.
 Recorder = Callable[[Change, RemoteSecret | None], None]
 Progress = Callable[[int, int], None]
 
@@ -87,9 +91,18 @@ async def execute(
             try:
                 created = await _write(change, client)
             except ApiError as exc:
-                blocked.fail(change)
-                outcomes[index] = Outcome(change, Status.FAILED, str(exc), change.secret_id)
-                return None
+                # An attempt the server carried out before answering with an error is a write that
+                # happened: it is verified and recorded like any other, so the state does not lag it.
+                if not await _landed(change, client):
+                    blocked.fail(change)
+                    outcomes[index] = Outcome(change, Status.FAILED, str(exc), change.secret_id)
+                    return None
+                log.info(
+                    "%s %r took effect although the server answered an error",
+                    change.action,
+                    change.secret_name,
+                )
+                created = None
             finally:
                 counter[0] += 1
                 if progress is not None:
@@ -98,6 +111,14 @@ async def execute(
 
     for phase in sorted({c.phase for c in work}):
         batch = [(i, c) for i, c in enumerate(work) if c.phase == phase]
+        deletes = [c for _, c in batch if c.action is Action.DELETE]
+        if deletes and recorder is not None and not (stop is not None and stop.is_set()):
+            # Forget first, then delete: killed in between, the state lacks an entry for a secret
+            # that still exists (the next plan sees it again) instead of holding one that is gone.
+            for change in deletes:
+                recorder(change, None)
+            if checkpoint is not None:
+                checkpoint()
         results = await asyncio.gather(*(write(i, c) for i, c in batch))
         written = [r for r in results if r is not None]
         for index, outcome, after in await _verify_all(written, client, limit, account_size):
@@ -125,6 +146,23 @@ async def _write(change: Change, client: Client) -> RemoteSecret | None:
     return None
 
 
+async def _landed(change: Change, client: Client) -> bool:
+    """Whether a PATCH that failed took effect anyway: the secret moved on since it was planned and
+    holds every field written (and a display consistent with the value written)."""
+    if change.action not in (Action.UPDATE, Action.RENAME) or change.secret_id is None:
+        return False
+    if change.remote is None or not change.remote.updated_at:
+        return False
+    try:
+        after = await client.get(change.secret_id)
+        if after.updated_at == change.remote.updated_at:
+            return False
+        _verify(change, after)
+    except ApiError:
+        return False
+    return True
+
+
 Written = tuple[int, Change, RemoteSecret | None]
 
 
@@ -148,6 +186,13 @@ async def _verify_all(
         assert secret_id is not None
         try:
             after = listed.get(secret_id) if listed is not None else await _read(change, secret_id)
+        except ApiError as exc:
+            unread = (
+                f"{change.action.value} {change.secret_name!r} was sent, but reading it back failed, so it "
+                f"is neither verified nor recorded ({exc}); plan again"
+            )
+            return index, Outcome(change, Status.FAILED, unread, secret_id), None
+        try:
             _verify(change, after)
         except ApiError as exc:
             return index, Outcome(change, Status.FAILED, str(exc), secret_id), None

@@ -158,7 +158,7 @@ def _plan_options(opts: dict[str, Any]) -> PlanOptions:
     from reconciler.plan import PlanOptions
 
     return PlanOptions(
-        prune=bool(opts["prune"]),
+        prune=opts["prune"],
         force_values=bool(opts["force_values"]),
         heal=bool(opts["heal"]),
         allow_empty=bool(opts["allow_empty"]),
@@ -244,8 +244,6 @@ def apply(
         nothing_to_do = not result.plan.has_changes and not adopt and not result.plan.drift
         if fmt != "json" or nothing_to_do:
             _emit(render_plan(result.plan, fmt, color=settings.color, source=str(file)))
-        if nothing_to_do:
-            return
         if result.plan.has_changes and not auto_approve:
             if not sys.stdin.isatty():
                 raise UsageError(
@@ -259,7 +257,10 @@ def apply(
                 click.echo("Apply cancelled; nothing was changed.", err=True)
                 raise click.exceptions.Exit(int(ExitCode.ERROR))
         plan_id = saved.plan_id if saved else None
+        # Even with nothing to write this runs: the state still learns protection and renames.
         report = asyncio.run(_apply_with_signals(settings, result, adopt, plan_id))
+    if nothing_to_do:
+        return
     _step_summary(render_apply(report, "markdown"))
     if fmt != "json":
         click.echo("")

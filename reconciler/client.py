@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import html
 import ipaddress
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -41,6 +43,8 @@ PAGE_SIZE = 100
 MAX_PAGES = 1_000
 MAX_BODY_BYTES = 64 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The contract's ids are UUIDs; anything that is one path segment of plain characters is accepted.
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_~-]{0,127}")
 AUTH_HEADERS = ("bearer", "x-api-key")
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -60,6 +64,8 @@ class ClientConfig:
     concurrency: int = 4
     # Where `--api-url local` keeps its SQLite file.
     local_db: Path | None = None
+    # An answer larger than this is refused while it streams in, before it can exhaust memory.
+    max_body_bytes: int = MAX_BODY_BYTES
 
     def __repr__(self) -> str:
         return f"ClientConfig(api_url={self.api_url!r}, auth_header={self.auth_header!r})"
@@ -86,15 +92,60 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _redact(text: str, secrets: tuple[str, ...]) -> str:
+# A server message that repeats this many consecutive characters of a value we sent is withheld whole:
+# servers echo values quoted, escaped or cut short, and no replacement can catch every such form.
+_ECHO_WINDOW = 8
+# Only the start of a server message is ever shown.
+_DETAIL_SHOWN = 300
+WITHHELD = "(withheld: it repeated part of the value sent)"
+
+
+def _echo_forms(secret: str) -> set[str]:
+    """The ways a server may spell `secret` back: as sent, JSON- or repr-escaped, HTML- or URL-encoded."""
+    return {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        repr(secret)[1:-1],
+        html.escape(secret),
+        quote(secret, safe=""),
+    }
+
+
+def _echoes(text: str, secrets: tuple[str, ...], shown: int) -> bool:
+    """True when the first `shown` characters of `text` overlap a run of _ECHO_WINDOW characters (or all)
+    of any form of a sent value."""
+    if not secrets or not text:
+        return False
+    # An echo reaching into the shown part has a whole window starting there.
+    text = text[: shown + _ECHO_WINDOW]
+    by_width: dict[int, set[str]] = {}
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "(sensitive)")
-    return text
+        for form in _echo_forms(secret):
+            width = min(len(form), _ECHO_WINDOW)
+            if width:
+                windows = by_width.setdefault(width, set())
+                windows.update(form[i : i + width] for i in range(len(form) - width + 1))
+    return any(
+        text[i : i + width] in windows
+        for width, windows in by_width.items()
+        for i in range(len(text) - width + 1)
+    )
 
 
-def _body_json(body: Mapping[str, PatchValue]) -> dict[str, Any]:
-    return {k: (v.reveal() if isinstance(v, SecretValue) else v) for k, v in body.items()}
+def _encode_body(body: Mapping[str, PatchValue], what: str) -> bytes:
+    plain = {k: (v.reveal() if isinstance(v, SecretValue) else v) for k, v in body.items()}
+    for name, value in plain.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                # Bytes the environment could not decode: the server would store something else.
+                raise ValidationApiError(
+                    f"{what}: {name} is not valid UTF-8 text (the environment variable holds bytes that "
+                    "are not UTF-8); fix the value and apply again"
+                ) from None
+    return json.dumps(plain).encode()
 
 
 def _sent_secrets(body: Mapping[str, PatchValue] | None) -> tuple[str, ...]:
@@ -125,6 +176,11 @@ def parse_secret(item: object, where: str) -> RemoteSecret:
     secret_id = text("secret_id")
     name = text("secret_name")
     assert secret_id is not None and name is not None
+    if not SAFE_ID.fullmatch(secret_id):
+        # Ids go into request paths: "../x" or "a?b" would send our writes somewhere else.
+        raise ServerError(
+            f"malformed answer from {where}: field 'secret_id' is not an id (a UUID is expected)"
+        )
     return RemoteSecret(
         secret_id=secret_id,
         secret_name=name,
@@ -154,25 +210,38 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _detail(response: httpx.Response, secrets: tuple[str, ...]) -> str:
-    """The server's explanation, shortened, with anything we sent as a value taken out."""
+    """The server's explanation, shortened; withheld if it repeats anything we sent as a value."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     detail = body.get("detail") if isinstance(body, dict) else None
     if isinstance(detail, str):
-        return _redact(detail[:300], secrets)
-    if isinstance(detail, list):
-        parts = []
-        for err in detail[:5]:
-            if not isinstance(err, dict):
-                continue
-            loc = err.get("loc")
-            field = ".".join(str(p) for p in loc[1:]) if isinstance(loc, list) and len(loc) > 1 else ""
-            msg = str(err.get("msg", ""))[:200]
-            parts.append(f"{field}: {msg}" if field else msg)
-        return _redact("; ".join(parts), secrets)
-    return ""
+        # Checked before shortening: a cut could split an echoed value and hide it from the check.
+        if _echoes(detail, secrets, _DETAIL_SHOWN):
+            return WITHHELD
+        return _printable(detail[:_DETAIL_SHOWN]) + ("…" if len(detail) > _DETAIL_SHOWN else "")
+    if not isinstance(detail, list):
+        return ""
+    parts = []
+    for err in detail[:5]:
+        if not isinstance(err, dict):
+            continue
+        loc = err.get("loc")
+        field = ".".join(str(p) for p in loc[1:]) if isinstance(loc, list) and len(loc) > 1 else ""
+        msg = str(err.get("msg", ""))
+        if _echoes(field, secrets, 100):
+            field, msg = "", WITHHELD
+        elif _echoes(msg, secrets, 200):
+            msg = WITHHELD
+        field, msg = _printable(field[:100]), _printable(msg[:200])
+        parts.append(f"{field}: {msg}" if field else msg)
+    return "; ".join(parts)
+
+
+def _printable(text: str) -> str:
+    """One line: a server's control characters and line breaks must not forge output lines."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
 class Client:
@@ -230,28 +299,43 @@ class Client:
     # -- operations -------------------------------------------------------------------------------
 
     async def list_secrets(self) -> tuple[RemoteSecret, ...]:
-        """Every secret of the account, following pages while the server says there are more."""
+        """Every secret of the account, following pages while the server says there are more.
+
+        A plan made from a partial list would create secrets that exist and miss ones to delete, so a
+        listing that cannot be shown complete is an error, never a shorter answer.
+        """
         seen: dict[str, RemoteSecret] = {}
+        total: int | None = None
         page = 1
         while page <= MAX_PAGES:
             params = {"page": page, "page_size": PAGE_SIZE} if page > 1 else {"page_size": PAGE_SIZE}
             body = await self._json("GET", SECRETS_PATH, params=params, what="listing secrets")
-            items, has_next = _page_items(body)
+            items, has_next, total = _page_items(body)
             new = 0
             for item in items:
                 secret = parse_secret(item, "GET /api/v1/secrets/")
                 if secret.secret_id not in seen:
                     seen[secret.secret_id] = secret
                     new += 1
-            if not has_next or new == 0:
+            if not has_next or not items:
                 break
+            if new == 0:
+                raise ServerError(
+                    f"listing secrets: page {page} repeated secrets already listed although the server "
+                    "said more pages follow; refusing to plan from a partial list, try again"
+                )
             page += 1
         else:
             raise ServerError(f"listing secrets did not end after {MAX_PAGES} pages; the server keeps paging")
+        if total is not None and len(seen) < total:
+            raise ServerError(
+                f"listing secrets returned {len(seen)} secrets but the server counts {total} (the account "
+                "changed while it was listed, or its pages are inconsistent); try again"
+            )
         return tuple(seen.values())
 
     async def get(self, secret_id: str) -> RemoteSecret:
-        body = await self._json("GET", f"{SECRETS_PATH}{secret_id}", what=f"reading secret {secret_id}")
+        body = await self._json("GET", _secret_path(secret_id), what=f"reading secret {secret_id}")
         return parse_secret(body, f"GET /api/v1/secrets/{secret_id}")
 
     async def exists(self, secret_id: str) -> bool:
@@ -267,16 +351,31 @@ class Client:
         """POST once; after an ambiguous failure, look for the name before ever sending it again.
 
         `known_ids` are secrets of that name that existed before, so they are not mistaken for ours.
+        When the request may still be in progress on the server (a timeout, 504), it is never sent
+        again: a later listing could not prove it will not land, and a second copy would be a duplicate.
         """
         name = str(body.get("secret_name", ""))
         what = f"creating secret {name!r}"
         attempt = 0
         while True:
             try:
-                response = await self._send("POST", SECRETS_PATH, body=body, retry=False, what=what)
+                response = await self._send(
+                    "POST", SECRETS_PATH, body=body, retry=False, what=what, attempts_before=attempt
+                )
             except (ServerError, TransportError) as exc:
+                in_flight = _maybe_in_flight(exc)
+                if in_flight:
+                    # Give a request the server is still working on the time to land before looking.
+                    await self._backoff(attempt + 1, None)
                 # The server may have acted before failing: find out instead of guessing.
-                listed = await self.list_secrets()
+                try:
+                    listed = await self.list_secrets()
+                except ApiError as unknown:
+                    raise type(exc)(
+                        f"{exc}. Whether it was created anyway could not be checked ({unknown}); "
+                        "apply again: the next plan finds it by name if it was",
+                        exc.status,
+                    ) from unknown
                 created = [s for s in listed if s.secret_name == name and s.secret_id not in known_ids]
                 if len(created) == 1:
                     log.info("%s: the failed request had created it (found by listing)", what)
@@ -284,6 +383,12 @@ class Client:
                 if len(created) > 1:
                     ids = ", ".join(s.secret_id for s in created)
                     raise ConflictError(f"{what}: several secrets named {name!r} exist ({ids})") from exc
+                if in_flight:
+                    raise TransportError(
+                        f"{exc}. The server may still create it, so it was not sent again; "
+                        "apply again (the next plan finds it by name)",
+                        exc.status,
+                    ) from exc
                 attempt += 1
                 if attempt > self.config.max_retries:
                     raise
@@ -294,10 +399,13 @@ class Client:
     async def update(self, secret_id: str, body: Mapping[str, PatchValue]) -> None:
         name = body.get("secret_name")
         label = f"{name!r} ({secret_id})" if isinstance(name, str) else secret_id
-        await self._send("PATCH", f"{SECRETS_PATH}{secret_id}", body=body, what=f"updating secret {label}")
+        await self._send("PATCH", _secret_path(secret_id), body=body, what=f"updating secret {label}")
 
     async def delete(self, secret_id: str) -> None:
-        await self._send("DELETE", f"{SECRETS_PATH}{secret_id}", what=f"deleting secret {secret_id}")
+        """DELETE; a 404 after an earlier attempt failed ambiguously means that attempt deleted it."""
+        await self._send(
+            "DELETE", _secret_path(secret_id), what=f"deleting secret {secret_id}", gone_after_retry=True
+        )
 
     # -- transport --------------------------------------------------------------------------------
 
@@ -315,22 +423,21 @@ class Client:
         body: Mapping[str, PatchValue] | None = None,
         params: Mapping[str, int] | None = None,
         retry: bool = True,
+        gone_after_retry: bool = False,
         what: str,
+        attempts_before: int = 0,
     ) -> httpx.Response:
         secrets = _sent_secrets(body)
-        content = json.dumps(_body_json(body)).encode() if body is not None else None
+        content = _encode_body(body, what) if body is not None else None
         headers = {"content-type": "application/json"} if content is not None else None
-        attempt = 0
+        attempt = attempts_before
         while True:
             delay_hint: float | None = None
             try:
                 async with self._limit:
                     self.requests_sent += 1
-                    response = await self._http.request(
-                        method, path, content=content, params=params, headers=headers
-                    )
-                    await response.aread()
-            except httpx.TimeoutException as exc:
+                    response = await self._exchange(method, path, content, params, headers, what)
+            except (httpx.TimeoutException, TimeoutError) as exc:
                 error: ApiError = TransportError(
                     f"{what}: no answer within {self.config.timeout:g}s "
                     f"(after {attempt + 1} attempt{'s' if attempt else ''}); try again or raise --timeout"
@@ -350,11 +457,12 @@ class Client:
                     sorted(body) if body else [],
                     response.status_code,
                 )
-                if response.status_code < 400:
-                    if len(response.content) > MAX_BODY_BYTES:
-                        raise ServerError(f"{what}: the answer is larger than {MAX_BODY_BYTES} bytes")
+                if response.status_code < 300:
                     return response
-                error = _status_error(response, what, secrets, self.config)
+                if response.status_code == 404 and gone_after_retry and attempt > 0:
+                    log.info("%s: already gone after an earlier attempt that failed", what)
+                    return response
+                error = _status_error(response, what, secrets, self.config, attempt + 1)
                 delay_hint = _retry_after(response)
                 if response.status_code not in RETRY_STATUSES:
                     raise error
@@ -363,6 +471,40 @@ class Client:
             if not retryable or attempt > self.config.max_retries:
                 raise error
             await self._backoff(attempt, delay_hint)
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        params: Mapping[str, int] | None,
+        headers: Mapping[str, str] | None,
+        what: str,
+    ) -> httpx.Response:
+        """One request and its whole answer within the timeout, the body read up to max_body_bytes."""
+        request = self._http.build_request(method, path, content=content, params=params, headers=headers)
+        limit = self.config.max_body_bytes
+        # httpx's timeout bounds each read; this bounds the whole answer (a server could drip forever).
+        async with asyncio.timeout(self.config.timeout):
+            streamed = await self._http.send(request, stream=True)
+            try:
+                declared = streamed.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise ServerError(f"{what}: the answer is larger than {limit} bytes; refused")
+                chunks: list[bytes] = []
+                size = 0
+                # Decoded bytes are counted, so a small compressed answer cannot unpack into a huge one.
+                async for chunk in streamed.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise ServerError(f"{what}: the answer is larger than {limit} bytes; refused")
+                    chunks.append(chunk)
+            finally:
+                await streamed.aclose()
+        kept = [
+            (k, v) for k, v in streamed.headers.items() if k not in ("content-encoding", "content-length")
+        ]
+        return httpx.Response(streamed.status_code, headers=kept, content=b"".join(chunks), request=request)
 
     async def _backoff(self, attempt: int, hint: float | None) -> None:
         if hint is not None:
@@ -374,31 +516,51 @@ class Client:
         await self._sleep(delay)
 
 
-def _page_items(body: Any) -> tuple[list[Any], bool]:
+def _secret_path(secret_id: str) -> str:
+    if not SAFE_ID.fullmatch(secret_id):
+        raise ApiError(f"{secret_id[:80]!r} is not a secret id (a UUID is expected); nothing was sent")
+    return SECRETS_PATH + secret_id
+
+
+def _page_items(body: Any) -> tuple[list[Any], bool, int | None]:
+    """A page's items, whether more pages follow, and the account's total when the server says it."""
     if isinstance(body, list):
-        return body, False
+        return body, False, None
     if isinstance(body, dict) and isinstance(body.get("data"), list):
         pagination = body.get("pagination")
-        has_next = isinstance(pagination, dict) and pagination.get("has_next") is True
-        return body["data"], has_next
+        if not isinstance(pagination, dict):
+            return body["data"], False, None
+        total = pagination.get("total")
+        known = total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
+        return body["data"], pagination.get("has_next") is True, known
     raise ServerError(
         "malformed answer from GET /api/v1/secrets/: expected a list or an object with a 'data' list"
     )
 
 
+def _maybe_in_flight(error: ApiError) -> bool:
+    """Whether a failed request may still be carried out by the server after we stopped waiting."""
+    if error.status == 504:
+        return True
+    cause = error.__cause__
+    return isinstance(cause, httpx.ReadTimeout | httpx.WriteTimeout | TimeoutError)
+
+
 def _decode(response: httpx.Response, what: str) -> Any:
     try:
         return response.json()
-    except ValueError as exc:
-        kind = response.headers.get("content-type", "unknown content type").split(";")[0]
+    except (ValueError, RecursionError) as exc:
+        kind = _printable(response.headers.get("content-type", "unknown content type").split(";")[0][:60])
         raise ServerError(
-            f"{what}: the server answered {response.status_code} with {kind}, not JSON"
+            f"{what}: the server answered {response.status_code} with {kind or 'no content type'}, "
+            "not JSON that can be read"
         ) from exc
 
 
 def _status_error(
-    response: httpx.Response, what: str, secrets: tuple[str, ...], config: ClientConfig
+    response: httpx.Response, what: str, secrets: tuple[str, ...], config: ClientConfig, attempts: int = 1
 ) -> ApiError:
+    tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
     status = response.status_code
     detail = _detail(response, secrets)
     said = f" (server said: {detail})" if detail else ""
@@ -425,14 +587,18 @@ def _status_error(
         return ValidationApiError(f"{what}: HTTP 422: the server refused a field{said}", status)
     if status == 429:
         return RateLimitedError(
-            f"{what}: HTTP 429: still rate limited after {config.max_retries} retries; "
-            "lower --concurrency or try again later",
+            f"{what}: HTTP 429: still rate limited after {tries}; lower --concurrency or try again later",
             status,
         )
     if status >= 500:
         return ServerError(
-            f"{what}: HTTP {status} from the server after {config.max_retries} retries{said}; "
+            f"{what}: HTTP {status} from the server after {tries}{said}; "
             "try again later (apply again converges)",
+            status,
+        )
+    if 300 <= status < 400:
+        return ApiError(
+            f"{what}: unexpected HTTP {status} (a redirect, which is never followed); check --api-url",
             status,
         )
     return ApiError(f"{what}: unexpected HTTP {status}{said}", status)

@@ -62,11 +62,11 @@ async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> Pla
     view = StateView()
     if current is not None:
         view = StateView(entries=current.entries, fingerprint=key.fingerprint)
-        options = replace(
-            options,
-            protected_ids=frozenset(sid for sid, e in current.entries.items() if e.protect),
-            forgotten_ids=current.forgotten,
-        )
+        options = replace(options, protected_ids=current.protected_ids, forgotten_ids=current.forgotten)
+    else:
+        # Ignoring the state's fingerprints never drops what it protects from deletion.
+        protected, forgotten = state_file.load_guards(settings.state_path)
+        options = replace(options, protected_ids=protected, forgotten_ids=forgotten)
     plan = build_plan(wanted, remote, view, options)
     plan = replace(
         plan,
@@ -161,7 +161,10 @@ async def run_apply(
 ) -> ApplyReport:
     """Carry out the plan, recording every verified write in the state file as it goes."""
     key = state_key(settings)
-    base = result.state or state_file.State(settings.state_path, key)
+    base = result.state
+    if base is None:
+        protected, forgotten = state_file.load_guards(settings.state_path)
+        base = state_file.State(settings.state_path, key, forgotten=forgotten, protected=protected)
     journal = state_file.Journal(base)
     wanted = {s.secret_name: s for s in result.desired.secrets}
     unverified = {d.secret_id for d in result.plan.drift if d.verdict is Verdict.REMOTE_WRITTEN}
@@ -172,7 +175,17 @@ async def run_apply(
         if item.verdict is Verdict.DELETED and item.secret_id is not None:
             journal.drop(item.secret_id)
     for change in result.plan.changes:
-        if change.action is Action.NOOP and change.secret_id is not None and change.secret_id in unverified:
+        if change.secret_id is None:
+            continue
+        want = wanted.get(change.secret_name)
+        if want is not None:
+            # `protect` added to an unchanged entry is remembered before anything else happens.
+            journal.protect(change.secret_id, want.protect)
+        entry = journal.get(change.secret_id)
+        if entry is not None and change.remote is not None and entry.secret_name != change.remote.secret_name:
+            # A rename whose answer was lost: the account, not the state, knows the name.
+            journal.put(replace(entry, secret_name=change.remote.secret_name))
+        if change.action is Action.NOOP and change.secret_id in unverified:
             journal.mark_unverified(change.secret_id)
     for secret_id, want in adopted.items():
         remote = next(c.remote for c in result.plan.changes if c.secret_id == secret_id and c.remote)

@@ -41,7 +41,8 @@ Fingerprint = Callable[[SecretValue], str]
 class PlanOptions:
     """The plan-time switches; every default is the safe one."""
 
-    prune: bool = False
+    # None: the file decides; --prune / --no-prune override it.
+    prune: bool | None = None
     force_values: bool = False
     heal: bool = False
     allow_empty: bool = False
@@ -112,10 +113,11 @@ def build_plan(
     changes.extend((PHASE_DELETE, i, c) for i, c in enumerate(deletes))
     changes.sort(key=lambda item: (item[0], item[1]))
     warnings = []
-    if deletes and desired.prune.enabled and not desired.prune.match:
+    if deletes and not desired.prune.match:
+        # The file's `prune: true` or --prune alike: nothing limits what may be deleted but the file.
         warnings.append(
-            "prune: true deletes every remote secret not listed in the file; "
-            "use prune: {match: [GLOB]} to limit what may be deleted"
+            f"prune is on with no match globs: it deletes every remote secret not listed in the file "
+            f"({len(deletes)} in this plan); use prune: {{match: [GLOB]}} to limit what may be deleted"
         )
     return Plan(changes=tuple(c for _, _, c in changes), drift=tuple(drift), warnings=tuple(warnings))
 
@@ -275,7 +277,7 @@ def _prune(
     renamed_from: set[str],
     options: PlanOptions,
 ) -> list[Change]:
-    enabled = options.prune or desired.prune.enabled
+    enabled = desired.prune.enabled if options.prune is None else options.prune
     if not enabled:
         return []
     if desired.secrets_empty and not options.allow_empty:
@@ -283,6 +285,10 @@ def _prune(
             f"{desired.path}: prune is on and the file lists no secrets, so every remote secret would be "
             "deleted; refusing (pass --allow-empty if that is really meant)"
         )
+
+    def in_scope(name: str) -> bool:
+        return not desired.prune.match or any(fnmatchcase(name, glob) for glob in desired.prune.match)
+
     protected_names = {s.secret_name for s in desired.secrets if s.protect}
     previous = {name for s in desired.secrets for name in s.previous_names}
     deletes: list[Change] = []
@@ -293,7 +299,7 @@ def _prune(
             continue
         if secret.secret_name in protected_names or secret.secret_id in options.protected_ids:
             continue
-        if desired.prune.match and not any(fnmatchcase(secret.secret_name, g) for g in desired.prune.match):
+        if not in_scope(secret.secret_name):
             continue
         scope = (
             f"prune: matches {', '.join(desired.prune.match)}"
@@ -317,10 +323,11 @@ def _prune(
             f"the plan would delete {len(deletes)} secrets, more than --max-deletes {limit}; "
             "deletes on io.net are permanent. Check the file, or raise --max-deletes if this is meant"
         )
-    managed = len(remote)
-    if options.max_deletes is None and len(deletes) > 1 and len(deletes) * 2 > managed:
+    # Managed: what the file lists plus what prune may touch (the whole account without globs).
+    managed = sum(1 for s in remote if s.secret_id in claimed or in_scope(s.secret_name))
+    if options.max_deletes is None and len(deletes) * 2 > managed:
         raise PlanError(
-            f"the plan would delete {len(deletes)} of the account's {managed} secrets (more than half); "
-            "refusing. Raise --max-deletes to confirm"
+            f"the plan would delete {len(deletes)} of the {managed} secrets it manages (more than half); "
+            "refusing. Check the file, or pass --max-deletes to confirm"
         )
     return deletes

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import hashlib
 import hmac
 import json
@@ -21,6 +23,7 @@ from reconciler.models import FieldValue, RemoteSecret, SecretValue, StateEntry
 
 FORMAT_VERSION = 1
 STATE_KEY_ENV = "RECONCILER_STATE_KEY"
+_TEMP_PREFIX = ".state-"
 _ENTRY_FIELDS = frozenset(StateEntry.__dataclass_fields__)
 
 
@@ -36,7 +39,8 @@ class StateKey:
         return hmac.new(self.secret, b"reconciler key id v1", hashlib.sha256).hexdigest()[:16]
 
     def digest(self, text: str) -> str:
-        return hmac.new(self.secret, text.encode(), hashlib.sha256).hexdigest()
+        # surrogatepass: a value holding undecodable bytes from the environment still fingerprints.
+        return hmac.new(self.secret, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
     def fingerprint(self, value: SecretValue) -> str:
         return self.digest("value:" + value.reveal())
@@ -71,6 +75,13 @@ class State:
     forgotten: frozenset[str] = frozenset()
     # Saved plans already applied: a plan applies once.
     applied_plans: frozenset[str] = frozenset()
+    # Secrets the file marked `protect: true`, also those with no entry (never written, no baseline).
+    protected: frozenset[str] = frozenset()
+
+    @property
+    def protected_ids(self) -> frozenset[str]:
+        """Every secret prune must never delete, by id, whatever the file says now."""
+        return self.protected | {sid for sid, entry in self.entries.items() if entry.protect}
 
 
 def load(path: Path, key: StateKey) -> State:
@@ -88,8 +99,9 @@ def load(path: Path, key: StateKey) -> State:
         if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
             raise ValueError("not a version 1 state file")
         if data.get("key_id") != key.key_id:
+            written = str(data.get("key_id"))[:32]
             raise StateError(
-                f"{path}: the state was written under another state key (key id {data.get('key_id')}, "
+                f"{path}: the state was written under another state key (key id {written!r}, "
                 f"now {key.key_id}, {key.source}); set the {STATE_KEY_ENV} used before, or pass "
                 "--ignore-state to plan from the remote display alone"
             )
@@ -101,14 +113,43 @@ def load(path: Path, key: StateKey) -> State:
             entries[secret_id] = StateEntry(**{**item, "secret_id": secret_id})
         forgotten = frozenset(str(x) for x in data.get("forgotten", []))
         applied = frozenset(str(x) for x in data.get("applied_plans", []))
+        protected = frozenset(str(x) for x in data.get("protected", []))
     except StateError:
         raise
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         raise StateError(
             f"{path}: the state file is corrupt ({type(exc).__name__}); restore it from backup, "
             "delete it, or pass --ignore-state"
         ) from exc
-    return State(path, key, MappingProxyType(entries), forgotten, applied)
+    return State(path, key, MappingProxyType(entries), forgotten, applied, protected)
+
+
+def load_guards(path: Path) -> tuple[frozenset[str], frozenset[str]]:
+    """The ids a prune must leave alone (protected, forgotten), read without the state key.
+
+    For --ignore-state and a state written under another key: fingerprints are then unusable, but
+    protection and `forget` do not depend on the key and must not be lost with them.
+    """
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return frozenset(), frozenset()
+    except OSError as exc:
+        raise StateError(
+            f"{path}: cannot read which secrets are protected ({exc.strerror}); fix its permissions"
+        ) from None
+    try:
+        data = json.loads(raw)
+        entries = data["secrets"]
+        protected = {str(x) for x in data.get("protected", [])}
+        protected.update(str(sid) for sid, item in entries.items() if item.get("protect") is True)
+        forgotten = frozenset(str(x) for x in data.get("forgotten", []))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        raise StateError(
+            f"{path}: the state file is corrupt, so which secrets are protected is unknown; restore it "
+            "from backup, or move it away to plan without it"
+        ) from None
+    return frozenset(protected), forgotten
 
 
 def save(state: State) -> None:
@@ -123,9 +164,13 @@ def save(state: State) -> None:
         },
         "forgotten": sorted(state.forgotten),
         "applied_plans": sorted(state.applied_plans),
+        "protected": sorted(state.protected),
     }
-    state.path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=state.path.parent)
+    try:
+        state.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(state.path), suffix=".tmp", dir=state.path.parent)
+    except OSError as exc:
+        raise StateError(f"{state.path}: cannot write the state file ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             os.fchmod(handle.fileno(), 0o600)
@@ -134,9 +179,20 @@ def save(state: State) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, state.path)
-    except BaseException:
+        # The rename is durable only once the directory entry is: a crash must not bring back the old file.
+        dir_fd = os.open(state.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise StateError(
+                f"{state.path}: cannot write the state file ({exc.strerror}); changes made in this run may "
+                "be unrecorded: fix the disk, then plan again"
+            ) from None
         raise
 
 
@@ -178,6 +234,7 @@ class Journal:
         self._entries = dict(state.entries)
         self._forgotten = set(state.forgotten)
         self._applied = set(state.applied_plans)
+        self._protected = set(state.protected_ids)
         self._dirty = False
 
     @property
@@ -190,16 +247,36 @@ class Journal:
     def put(self, entry: StateEntry) -> None:
         self._entries[entry.secret_id] = entry
         self._forgotten.discard(entry.secret_id)
+        self._set_protected(entry.secret_id, entry.protect)
         self._dirty = True
 
     def drop(self, secret_id: str) -> None:
         if self._entries.pop(secret_id, None) is not None:
             self._dirty = True
+        self._set_protected(secret_id, False)
 
     def forget(self, secret_id: str) -> None:
+        """Stop managing a secret: no entry, no protection, and prune leaves it alone."""
         self._entries.pop(secret_id, None)
         self._forgotten.add(secret_id)
+        self._set_protected(secret_id, False)
         self._dirty = True
+
+    def protect(self, secret_id: str, on: bool) -> None:
+        """Record the file's `protect` for a secret, written or not (protection needs no baseline)."""
+        entry = self._entries.get(secret_id)
+        if entry is not None and entry.protect != on:
+            self._entries[secret_id] = replace(entry, protect=on)
+            self._dirty = True
+        self._set_protected(secret_id, on)
+
+    def _set_protected(self, secret_id: str, on: bool) -> None:
+        if on and secret_id not in self._protected:
+            self._protected.add(secret_id)
+            self._dirty = True
+        elif not on and secret_id in self._protected:
+            self._protected.discard(secret_id)
+            self._dirty = True
 
     def plan_applied(self, plan_id: str) -> None:
         self._applied.add(plan_id)
@@ -220,6 +297,7 @@ class Journal:
                     MappingProxyType(self._entries),
                     frozenset(self._forgotten),
                     frozenset(self._applied),
+                    protected=frozenset(self._protected),
                 )
             )
             self._dirty = False
@@ -227,47 +305,93 @@ class Journal:
 
 @contextlib.contextmanager
 def lock(state_path: Path, *, break_lock: bool = False) -> Iterator[None]:
-    """One apply per state file: a lock file holding the holder's pid, host and start time.
+    """One apply per state file: an OS lock on a lock file that names its holder (pid, host, start).
 
-    A lock left by a process that is gone (same host) is broken automatically; a live holder, or
-    one on another host, is refused unless --break-lock is given.
+    The operating system releases the lock when its holder exits, however it ends (SIGKILL
+    included), so a lock left behind by a dead run is taken over without asking; a live holder is
+    refused unless --break-lock is given.
     """
     lock_path = state_path.with_name(state_path.name + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"{lock_path}: cannot create its directory ({exc.strerror})") from None
     me = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    for _ in range(2):
-        # Written whole to a private file, then linked into place: the lock never exists half-written.
-        fd, tmp = tempfile.mkstemp(prefix=".lock-", dir=lock_path.parent)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(me, handle)
-        try:
-            os.link(tmp, lock_path)
-        except FileExistsError:
-            holder = _read_lock(lock_path)
-            if break_lock or _stale(holder):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(lock_path)
-                continue
-            raise StateError(
-                f"{lock_path}: another apply holds the state lock (pid {holder.get('pid')} on "
-                f"{holder.get('host')}, since {holder.get('started')}); wait for it to finish, or pass "
-                "--break-lock if that process is gone"
-            ) from None
-        finally:
-            os.unlink(tmp)
-        break
-    else:
-        raise StateError(f"{lock_path}: cannot take the state lock; another apply raced for it, try again")
+    fd = _acquire(lock_path, break_lock)
     try:
+        # Who holds it is for the messages of refused runs only; the OS lock is what excludes them.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
+        _remove_leftovers(state_path)
         yield
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            if _read_lock(lock_path).get("pid") == me["pid"]:
+        # Unlinked while still held, so a run that opened this file meanwhile sees it is stale.
+        with contextlib.suppress(OSError):
+            if os.path.samestat(os.fstat(fd), os.stat(lock_path)):
                 os.unlink(lock_path)
+        os.close(fd)
+
+
+def _acquire(lock_path: Path, break_lock: bool) -> int:
+    for _ in range(10):
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StateError(f"{lock_path}: cannot open the lock file ({exc.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = _read_lock(lock_path)
+            if break_lock:
+                # The holder keeps its lock on the old file; this run takes a new one.
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(lock_path)
+                break_lock = False
+                continue
+            pid, host, started = (_shown(holder.get(k)) for k in ("pid", "host", "started"))
+            raise StateError(
+                f"{lock_path}: another apply holds the state lock (pid {pid} on {host}, since {started}); "
+                "wait for it to finish (--break-lock takes the lock anyway: only when that run is known "
+                "to be stuck)"
+            ) from None
+        except OSError as exc:
+            os.close(fd)
+            raise StateError(
+                f"{lock_path}: the file system refuses file locks ({exc.strerror}); "
+                "keep the state on a local disk (--state PATH)"
+            ) from None
+        # Locked, but the file may have been released and unlinked between open and lock: retry then.
+        try:
+            current = os.path.samestat(os.fstat(fd), os.stat(lock_path))
+        except FileNotFoundError:
+            current = False
+        if current:
+            return fd
+        os.close(fd)
+    raise StateError(f"{lock_path}: cannot take the state lock; other runs keep racing for it, try again")
+
+
+def _remove_leftovers(state_path: Path) -> None:
+    """Temp files of saves that a killed run left half-written; only the lock holder saves, so none
+    of them is in use."""
+    for leftover in state_path.parent.glob(f"{glob.escape(_temp_prefix(state_path))}*.tmp"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
+def _shown(value: object) -> str:
+    """A field of someone else's lock file, safe to put in a one-line message."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(value)[:64])
+
+
+def _temp_prefix(state_path: Path) -> str:
+    return f"{_TEMP_PREFIX}{state_path.name}."
 
 
 def _read_lock(path: Path) -> dict[str, Any]:
@@ -276,18 +400,3 @@ def _read_lock(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _stale(holder: Mapping[str, Any]) -> bool:
-    pid = holder.get("pid")
-    if not holder:
-        return True  # unreadable: not one of ours (ours are linked into place whole)
-    if holder.get("host") != socket.gethostname() or not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
