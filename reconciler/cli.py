@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -194,7 +193,7 @@ def plan(file: Path, fmt: str, detailed_exitcode: bool, out: Path | None, **opts
     from reconciler.render import render_plan
 
     settings = _settings(file, opts)
-    result = asyncio.run(engine.make_plan(settings, file, _plan_options(opts)))
+    result = _await(engine.make_plan(settings, file, _plan_options(opts)))
     _emit(render_plan(result.plan, fmt, color=settings.color, source=str(file)))
     _step_summary(render_plan(result.plan, "markdown", source=str(file)))
     if out is not None:
@@ -237,9 +236,9 @@ def apply(
     settings = _settings(saved.desired_path if saved else file, opts, concurrency)
     with state_file.lock(settings.state_path, break_lock=break_lock):
         if saved is not None:
-            result = asyncio.run(engine.make_saved_plan(settings, saved))
+            result = _await(engine.make_saved_plan(settings, saved))
         else:
-            result = asyncio.run(engine.make_plan(settings, file, _plan_options(opts)))
+            result = _await(engine.make_plan(settings, file, _plan_options(opts)))
         # JSON output is one document: the apply report. Text and Markdown show the plan first.
         nothing_to_do = not result.plan.has_changes and not adopt and not result.plan.drift
         if fmt != "json" or nothing_to_do:
@@ -258,7 +257,7 @@ def apply(
                 raise click.exceptions.Exit(int(ExitCode.ERROR))
         plan_id = saved.plan_id if saved else None
         # Even with nothing to write this runs: the state still learns protection and renames.
-        report = asyncio.run(_apply_with_signals(settings, result, adopt, plan_id))
+        report = _await(_apply_with_signals(settings, result, adopt, plan_id))
     if nothing_to_do:
         return
     _step_summary(render_apply(report, "markdown"))
@@ -275,6 +274,7 @@ async def _apply_with_signals(
     settings: Settings, result: PlanResult, adopt: bool, plan_id: str | None
 ) -> ApplyReport:
     """SIGINT stops new work, lets writes in flight finish and the state be saved; a second one aborts."""
+    import asyncio
     import signal
 
     from reconciler import engine
@@ -327,7 +327,7 @@ def drift(file: Path, fmt: str, **opts: Any) -> None:
     from reconciler.render import render_drift
 
     settings = _settings(file, opts)
-    result = asyncio.run(engine.make_plan(settings, file, PlanOptions()))
+    result = _await(engine.make_plan(settings, file, PlanOptions()))
     _emit(render_drift(result.plan, fmt, color=settings.color))
     _step_summary(render_drift(result.plan, "markdown"))
     if result.plan.drift:
@@ -361,7 +361,7 @@ def import_(file: Path, globs: tuple[str, ...], dry_run: bool, **opts: Any) -> N
         async with Client(settings.client_config()) as client:
             return await client.list_secrets()
 
-    found = importer.select(asyncio.run(fetch()), managed=managed, names=globs)
+    found = importer.select(_await(fetch()), managed=managed, names=globs)
     for reason in found.skipped:
         click.echo(f"skipped {reason}", err=True)
     if not found.entries:
@@ -401,6 +401,16 @@ def _step_summary(markdown: str) -> None:
         data = data[: max(0, room - len(note))].decode(errors="ignore").encode() + note
     with path.open("ab") as handle:
         handle.write(data)
+
+
+T = TypeVar("T")
+
+
+def _await(work: Coroutine[Any, Any, T]) -> T:
+    # asyncio costs a fifth of start-up; only commands that talk to io.net pay for it.
+    import asyncio
+
+    return asyncio.run(work)
 
 
 def _emit(text: str) -> None:

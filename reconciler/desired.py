@@ -19,9 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -51,6 +50,9 @@ from reconciler.models import (
     SecretValue,
     frozen_map,
 )
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "desired-state.schema.json"
 FORMAT_VERSION = 1
@@ -669,6 +671,9 @@ def _defs() -> dict[str, Any]:
 
 @cache
 def _validators() -> tuple[jsonschema.Draft202012Validator, jsonschema.Draft202012Validator]:
+    # Only a file that fails the fast check pays for importing jsonschema (a tenth of a second).
+    import jsonschema
+
     top = jsonschema.Draft202012Validator(dict(schema()))
     entry = jsonschema.Draft202012Validator({**_defs(), "$ref": "#/$defs/secret"})
     return top, entry
@@ -686,17 +691,16 @@ _UUID_PATTERN: re.Pattern[str] = _PATTERNS[1]
 
 
 def _validate_schema(root: _Map, issues: _Issues) -> None:
-    top_validator, entry_validator = _validators()
     secrets = root.get("secrets")
     if not _top_conforms(root):
         # Entries are checked one by one below; the top level is checked without them.
         shallow = {**root, "secrets": []} if isinstance(secrets, list) else dict(root)
-        for error in top_validator.iter_errors(shallow):
+        for error in _validators()[0].iter_errors(shallow):
             _report_schema_error(error, (), root, issues)
     if isinstance(secrets, list):
         for index, entry in enumerate(secrets):
             if not _entry_conforms(entry):
-                for error in entry_validator.iter_errors(entry):
+                for error in _validators()[1].iter_errors(entry):
                     _report_schema_error(error, ("secrets", index), root, issues)
 
 
