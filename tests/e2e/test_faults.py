@@ -4,7 +4,6 @@ and hostile servers. The helpers at the top are shared by the other safety end-t
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -24,6 +23,7 @@ import pytest
 from reconciler import state as state_file
 from reconciler.emulator.app import account_id
 from reconciler.models import SecretValue
+from tests.support import cli as support_cli
 from tests.support.emulator import RunningEmulator, start_emulator
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +31,6 @@ pytestmark = pytest.mark.e2e
 # --- helpers shared by the safety end-to-end tests ------------------------------------------------
 
 STATE_KEY = "safety-state-key-0123456789"
-ENV_PREFIXES = ("IOINTELLIGENCE", "IO_API", "RECONCILER", "GITHUB_STEP_SUMMARY", "NO_COLOR")
 
 
 @dataclass(frozen=True)
@@ -47,17 +46,8 @@ class Secret:
 
 
 def base_env(key: str, url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    env.update(
-        {
-            "IOINTELLIGENCE_API_KEY": key,
-            "RECONCILER_API_URL": url,
-            "RECONCILER_STATE_KEY": STATE_KEY,
-            "NO_COLOR": "1",
-        }
-    )
-    env.update(extra or {})
-    return env
+    env = {"IOINTELLIGENCE_API_KEY": key, "RECONCILER_API_URL": url, "RECONCILER_STATE_KEY": STATE_KEY}
+    return support_cli.clean_env({**env, **(extra or {})})
 
 
 def cli(
@@ -70,21 +60,7 @@ def cli(
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """`reconciler ARGS` in a subprocess; never a traceback, and none of `secrets` in its output."""
-    result = subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        env=base_env(key, url, env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    assert "Internal error" not in result.stderr, result.stderr
-    for secret in secrets:
-        assert secret not in result.stdout, f"{args}: a secret reached stdout"
-        assert secret not in result.stderr, f"{args}: a secret reached stderr"
-    return result
+    return support_cli.run(*args, cwd=cwd, env=base_env(key, url, env), secrets=secrets, timeout=timeout)
 
 
 def spawn(
@@ -92,7 +68,7 @@ def spawn(
 ) -> subprocess.Popen[str]:
     """`reconciler ARGS` started in the background, output captured."""
     return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
+        support_cli.argv(*args),
         cwd=cwd,
         env=base_env(key, url, env),
         stdin=subprocess.DEVNULL,

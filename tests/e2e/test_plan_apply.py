@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import cli
 from tests.support.emulator import RunningEmulator, start_emulator
 
 pytestmark = pytest.mark.e2e
@@ -40,25 +39,8 @@ def write(path: Path, text: str) -> Path:
 def reconciler(
     *args: str, url: str, cwd: Path, key: str = "e2e-key", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("IOINTELLIGENCE", "IO_API", "RECONCILER"))
-    }
-    full_env.update(CANARIES)
-    full_env.update({"IOINTELLIGENCE_API_KEY": key, "RECONCILER_API_URL": url, "NO_COLOR": "1"})
-    full_env.update(env or {})
-    result = subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    for secret in [*CANARIES.values(), *DISPLAYS]:
-        assert secret not in result.stdout and secret not in result.stderr
-    return result
+    extra = {**CANARIES, "IOINTELLIGENCE_API_KEY": key, "RECONCILER_API_URL": url, **(env or {})}
+    return cli.run(*args, cwd=cwd, env=extra, secrets=[*CANARIES.values(), *DISPLAYS])
 
 
 def files_hold_no_secret(root: Path) -> None:

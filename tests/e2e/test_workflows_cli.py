@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from reconciler import desired
+from tests.support import cli
 
 pytestmark = pytest.mark.e2e
 
@@ -21,23 +20,7 @@ EXAMPLE_VALUES = ["ghp_EXAMPLE-not-a-real-token", "fc-EXAMPLE-not-a-real-key"]
 
 
 def reconciler(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("IOINTELLIGENCE", "IO_API", "RECONCILER"))
-    }
-    env["NO_COLOR"] = "1"
-    result = subprocess.run(
-        [sys.executable, "-m", "reconciler", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    for value in [*CANARIES, *EXAMPLE_VALUES]:
-        assert value not in result.stdout and value not in result.stderr
-    return result
+    return cli.run(*args, cwd=cwd, secrets=[*CANARIES, *EXAMPLE_VALUES], timeout=60)
 
 
 @pytest.fixture
