@@ -320,3 +320,49 @@ def test_x_api_key_header_is_used_when_asked() -> None:
 
 def test_config_repr_never_shows_the_key() -> None:
     assert "test-key" not in repr(ClientConfig(api_key="test-key"))
+
+
+def test_pages_after_the_first_are_fetched_side_by_side_and_checked_in_order() -> None:
+    in_flight = {"now": 0, "most": 0}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", "1"))
+        in_flight["now"] += 1
+        in_flight["most"] = max(in_flight["most"], in_flight["now"])
+        await asyncio.sleep(0.01)
+        in_flight["now"] -= 1
+        items = [
+            {"secret_id": f"id-{page}-{i}", "secret_name": f"s-{page}-{i}"}
+            for i in range(100 if page < 5 else 30)
+        ]
+        pagination = {"total": 430, "page": page, "page_size": 100, "has_next": page < 5}
+        return httpx.Response(200, json={"data": items, "pagination": pagination})
+
+    class Slow(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            return await handler(request)
+
+    async def go() -> None:
+        async with client_for(Slow(), concurrency=4) as client:
+            listed = await client.list_secrets()
+        assert [s.secret_id for s in listed][:2] == ["id-1-0", "id-1-1"]
+        assert len(listed) == 430 and listed[-1].secret_id == "id-5-29"
+
+    run(go())
+    assert in_flight["most"] == 4
+
+
+def test_a_failing_page_fetched_side_by_side_is_the_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", "1"))
+        if page == 3:
+            return httpx.Response(401, json={"detail": "no"})
+        items = [{"secret_id": f"id-{page}-{i}", "secret_name": "x"} for i in range(100)]
+        return httpx.Response(200, json={"data": items, "pagination": {"total": 500, "has_next": True}})
+
+    async def go() -> None:
+        async with hostile(handler) as client:
+            with pytest.raises(AuthError):
+                await client.list_secrets()
+
+    run(go())
