@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import os
 import tempfile
@@ -45,6 +46,9 @@ class SavedPlan:
     api_url: str
     changes: tuple[Mapping[str, Any], ...]
     drift: tuple[Mapping[str, Any], ...]
+    # The HMAC the file was signed with, and the content it covers.
+    signature: str = ""
+    signed: str = ""
 
 
 def is_plan_file(path: Path) -> bool:
@@ -55,6 +59,11 @@ def is_plan_file(path: Path) -> bool:
     except OSError:
         return False
     return head.startswith(b"{") and KIND.encode() in head
+
+
+def _signed_text(payload: Mapping[str, Any]) -> str:
+    """The canonical text a plan's signature covers: everything in it but the signature."""
+    return "plan:" + json.dumps({k: v for k, v in payload.items() if k != "signature"}, sort_keys=True)
 
 
 def _remote_json(remote: RemoteSecret | None) -> dict[str, Any] | None:
@@ -120,6 +129,8 @@ def write(
             for d in plan.drift
         ],
     }
+    # Signed with the state key: an edit to the reviewed plan (a field, a precondition) is refused.
+    payload["signature"] = key.digest(_signed_text(payload))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".tmp", dir=path.parent)
     try:
@@ -159,6 +170,8 @@ def read(path: Path) -> SavedPlan:
             api_url=str(data["api_url"]),
             changes=tuple(data["changes"]),
             drift=tuple(data.get("drift", ())),
+            signature=str(data.get("signature", "")),
+            signed=_signed_text(data),
         )
     except (KeyError, TypeError) as exc:
         raise UsageError(f"{path}: the plan file is incomplete ({exc}); plan again") from exc
@@ -175,6 +188,11 @@ def rebuild(
         raise PlanError(
             f"{saved.path}: the plan was made under another state key (key id {saved.key_id}, now "
             f"{key.key_id}); values cannot be checked against it. Plan again with the same key"
+        )
+    if not hmac.compare_digest(key.digest(saved.signed), saved.signature):
+        raise PlanError(
+            f"{saved.path}: the plan file was changed after it was written (its signature does not "
+            "match); plan again and review the new plan"
         )
     if desired.digest != saved.desired_digest:
         raise PlanError(

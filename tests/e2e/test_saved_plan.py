@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from reconciler.state import state_key
 from tests.e2e.test_plan_apply import BASE, CANARIES, DISPLAYS, emu, reconciler, secrets_of, write
 from tests.support.emulator import RunningEmulator
 
@@ -100,3 +103,47 @@ def test_github_step_summary_is_appended(emu: RunningEmulator, tmp_path: Path) -
     assert "<details>" in text and "2 to create" in text.replace("**", "")
     assert text.count("\n") > 5
     assert all(secret not in text for secret in [*CANARIES.values(), *DISPLAYS])
+
+
+def edit_plan(path: Path, change: Callable[[dict[str, Any]], None], *, resign: bool) -> None:
+    payload = json.loads(path.read_text())
+    change(payload)
+    if resign:
+        key = state_key({}, api_key="e2e-key")  # the tests' key, derived as reconciler derives it
+        payload["signature"] = key.digest(
+            "plan:" + json.dumps({k: v for k, v in payload.items() if k != "signature"}, sort_keys=True)
+        )
+    path.write_text(json.dumps(payload))
+
+
+def test_an_edited_plan_is_refused_before_any_write(emu: RunningEmulator, tmp_path: Path) -> None:
+    write(tmp_path / "secrets.yaml", BASE)
+    assert reconciler("plan", "secrets.yaml", "--out", "plan.json", url=emu.url, cwd=tmp_path).returncode == 0
+
+    def retarget(payload: dict[str, Any]) -> None:
+        payload["changes"][0]["patch"]["tool_name"] = "agno__attacker__*"
+
+    edit_plan(tmp_path / "plan.json", retarget, resign=False)
+    before = len(emu.requests())
+    result = reconciler("apply", "plan.json", "--auto-approve", url=emu.url, cwd=tmp_path)
+    assert result.returncode == 1 and "signature does not match" in result.stderr
+    assert writes_since(emu, before) == []
+
+
+def test_a_422_from_the_server_names_the_field_and_the_others_go_on(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """The loader refuses everything the API would, so a 422 needs a plan written by something else:
+    here a correctly signed plan whose first create carries an empty tool_arg."""
+    write(tmp_path / "secrets.yaml", BASE)
+    assert reconciler("plan", "secrets.yaml", "--out", "plan.json", url=emu.url, cwd=tmp_path).returncode == 0
+
+    def empty_arg(payload: dict[str, Any]) -> None:
+        payload["changes"][0]["patch"]["tool_arg"] = ""
+
+    edit_plan(tmp_path / "plan.json", empty_arg, resign=True)
+    result = reconciler("apply", "plan.json", "--auto-approve", url=emu.url, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "422" in result.stdout and "tool_arg" in result.stdout
+    assert "1 succeeded, 1 failed" in result.stdout
+    assert [s["secret_name"] for s in secrets_of(emu)] == ["linear-key"]
