@@ -50,6 +50,13 @@ def state_of(root: Path) -> dict[str, object]:
     return data
 
 
+def apply_ok(emulator: RunningEmulator, tmp_path: Path, key: str) -> None:
+    result = cli(
+        "apply", "secrets.yaml", "--auto-approve", cwd=tmp_path, url=emulator.url, key=key, env=VALUES
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_forget_stops_managing_without_deleting_until_managed_again(
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
@@ -91,12 +98,7 @@ def test_forget_refuses_unknown_names_changes_nothing_and_notes_listed_ones(
 ) -> None:
     key = "forget-refuse"
     write(tmp_path / "secrets.yaml", THREE)
-    assert (
-        cli(
-            "apply", "secrets.yaml", "--auto-approve", cwd=tmp_path, url=emulator.url, key=key, env=VALUES
-        ).returncode
-        == 0
-    )
+    apply_ok(emulator, tmp_path, key)
     before = (tmp_path / ".reconciler" / "state.json").read_text()
 
     refused = cli("forget", "secrets.yaml", "a", "nope", cwd=tmp_path, url=emulator.url, key=key)
@@ -117,12 +119,7 @@ def test_forget_waits_for_no_one_it_refuses_while_an_apply_holds_the_lock(
 ) -> None:
     key = "forget-lock"
     write(tmp_path / "secrets.yaml", THREE)
-    assert (
-        cli(
-            "apply", "secrets.yaml", "--auto-approve", cwd=tmp_path, url=emulator.url, key=key, env=VALUES
-        ).returncode
-        == 0
-    )
+    apply_ok(emulator, tmp_path, key)
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(tmp_path / ".reconciler" / "state.json")],
         stdout=subprocess.PIPE,
@@ -164,12 +161,7 @@ def test_protect_survives_the_entry_and_protect_leaving_together_and_forget_keep
 ) -> None:
     key = "protect-remembered"
     write(tmp_path / "secrets.yaml", PROTECTED)
-    assert (
-        cli(
-            "apply", "secrets.yaml", "--auto-approve", cwd=tmp_path, url=emulator.url, key=key, env=VALUES
-        ).returncode
-        == 0
-    )
+    apply_ok(emulator, tmp_path, key)
     write(tmp_path / "secrets.yaml", WITHOUT_B)  # b and its `protect: true` leave in one change
     assert plan_deletes(emulator, tmp_path, key) == ""
     applied = cli(
@@ -186,19 +178,9 @@ def test_protect_added_without_any_other_change_is_remembered(
 ) -> None:
     key = "protect-added-later"
     write(tmp_path / "secrets.yaml", THREE)
-    assert (
-        cli(
-            "apply", "secrets.yaml", "--auto-approve", cwd=tmp_path, url=emulator.url, key=key, env=VALUES
-        ).returncode
-        == 0
-    )
+    apply_ok(emulator, tmp_path, key)
     write(tmp_path / "secrets.yaml", PROTECTED)
-    assert (
-        cli(
-            "apply", "secrets.yaml", "--auto-approve", cwd=tmp_path, url=emulator.url, key=key, env=VALUES
-        ).returncode
-        == 0
-    )
+    apply_ok(emulator, tmp_path, key)
     write(tmp_path / "secrets.yaml", WITHOUT_B)
     assert plan_deletes(emulator, tmp_path, key) == ""
 
@@ -206,12 +188,7 @@ def test_protect_added_without_any_other_change_is_remembered(
 def test_ignore_state_still_spares_protected_secrets(emulator: RunningEmulator, tmp_path: Path) -> None:
     key = "protect-ignore-state"
     write(tmp_path / "secrets.yaml", PROTECTED)
-    assert (
-        cli(
-            "apply", "secrets.yaml", "--auto-approve", cwd=tmp_path, url=emulator.url, key=key, env=VALUES
-        ).returncode
-        == 0
-    )
+    apply_ok(emulator, tmp_path, key)
     write(tmp_path / "secrets.yaml", WITHOUT_B)
     assert plan_deletes(emulator, tmp_path, key, "--ignore-state") == ""
 
@@ -219,12 +196,7 @@ def test_ignore_state_still_spares_protected_secrets(emulator: RunningEmulator, 
 def test_no_prune_overrides_the_files_prune(emulator: RunningEmulator, tmp_path: Path) -> None:
     key = "no-prune"
     write(tmp_path / "secrets.yaml", THREE)
-    assert (
-        cli(
-            "apply", "secrets.yaml", "--auto-approve", cwd=tmp_path, url=emulator.url, key=key, env=VALUES
-        ).returncode
-        == 0
-    )
+    apply_ok(emulator, tmp_path, key)
     write(tmp_path / "secrets.yaml", WITHOUT_B)
     assert plan_deletes(emulator, tmp_path, key) == "b"
     assert plan_deletes(emulator, tmp_path, key, "--no-prune") == ""
