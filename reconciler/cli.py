@@ -195,7 +195,7 @@ def plan(file: Path, fmt: str, detailed_exitcode: bool, out: Path | None, **opts
     settings = _settings(file, opts)
     result = _await(engine.make_plan(settings, file, _plan_options(opts)))
     _emit(render_plan(result.plan, fmt, color=settings.color, source=str(file)))
-    _step_summary(render_plan(result.plan, "markdown", source=str(file)))
+    _step_summary(lambda: render_plan(result.plan, "markdown", source=str(file)))
     if out is not None:
         planfile.write(out, result.plan, result.desired, engine.state_key(settings), settings.api_url)
         click.echo(f"Saved the plan to {out}; apply exactly this plan with: reconciler apply {out}", err=True)
@@ -260,7 +260,7 @@ def apply(
         report = _await(_apply_with_signals(settings, result, adopt, plan_id))
     if nothing_to_do:
         return
-    _step_summary(render_apply(report, "markdown"))
+    _step_summary(lambda: render_apply(report, "markdown"))
     if fmt != "json":
         click.echo("")
     _emit(render_apply(report, fmt, color=settings.color))
@@ -329,7 +329,7 @@ def drift(file: Path, fmt: str, **opts: Any) -> None:
     settings = _settings(file, opts)
     result = _await(engine.make_plan(settings, file, PlanOptions()))
     _emit(render_drift(result.plan, fmt, color=settings.color))
-    _step_summary(render_drift(result.plan, "markdown"))
+    _step_summary(lambda: render_drift(result.plan, "markdown"))
     if result.plan.drift:
         raise click.exceptions.Exit(int(ExitCode.CHANGES))
 
@@ -385,17 +385,20 @@ def import_(file: Path, globs: tuple[str, ...], dry_run: bool, **opts: Any) -> N
 STEP_SUMMARY_LIMIT = 1024 * 1024
 
 
-def _step_summary(markdown: str) -> None:
-    """In GitHub Actions, also append the Markdown report to the job summary (GitHub caps it at 1 MiB)."""
+def _step_summary(markdown: Callable[[], str]) -> None:
+    """In GitHub Actions, also append the Markdown report to the job summary (GitHub caps it at 1 MiB).
+
+    The report is rendered only there: elsewhere it would be a second rendering for nothing.
+    """
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return
     path = Path(target)
     used = path.stat().st_size if path.exists() else 0
     room = STEP_SUMMARY_LIMIT - used - 1
-    data = (markdown.rstrip("\n") + "\n").encode()
     if room <= 0:
         return
+    data = (markdown().rstrip("\n") + "\n").encode()
     if len(data) > room:
         note = b"\n\n_(cut: the job summary is limited to 1 MiB)_\n"
         data = data[: max(0, room - len(note))].decode(errors="ignore").encode() + note
