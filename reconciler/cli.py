@@ -323,11 +323,10 @@ def _progress_bar(total: int) -> Callable[[int, int], None] | None:
 def drift(file: Path, fmt: str, **opts: Any) -> None:
     """Report what changed outside reconciler since the last apply. Exit 2 when there is drift."""
     from reconciler import engine
-    from reconciler.plan import PlanOptions
     from reconciler.render import render_drift
 
     settings = _settings(file, opts)
-    result = _await(engine.make_plan(settings, file, PlanOptions()))
+    result = _await(engine.make_drift(settings, file))
     _emit(render_drift(result.plan, fmt, color=settings.color))
     _step_summary(lambda: render_drift(result.plan, "markdown"))
     if result.plan.drift:

@@ -76,6 +76,12 @@ async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> Pla
     return PlanResult(wanted, remote, current, plan)
 
 
+async def make_drift(settings: Settings, path: Path) -> PlanResult:
+    """What changed outside reconciler. Deletes are what the file asks for, not drift, so prune (and
+    the guards that refuse a large prune) play no part: a scheduled drift run never fails on them."""
+    return await make_plan(settings, path, PlanOptions(prune=False))
+
+
 def workflow_notes(wanted: DesiredState) -> tuple[WorkflowNote, ...]:
     """Coverage of the workflows the file lists, as lines for the plan's own section."""
     if not wanted.workflows:

@@ -142,3 +142,16 @@ def test_adopt_is_refused_when_the_display_disagrees(emu: RunningEmulator, tmp_p
     assert result.returncode == 1
     assert "cannot adopt" in result.stderr and "github-token" in result.stderr
     assert [r for r in emu.requests()[before:] if r["method"] != "GET"] == []
+
+
+def test_drift_reports_even_when_prune_would_be_refused(emu: RunningEmulator, tmp_path: Path) -> None:
+    """The delete guards protect apply; a read-only scheduled drift run must not fail on them."""
+    for i in range(12):
+        body = {"secret_name": f"unlisted-{i}", "secret_value": "some-value-0000"}
+        httpx.post(
+            f"{emu.url}/api/v1/secrets/", json=body, headers={"Authorization": f"Bearer {KEY}"}
+        ).raise_for_status()
+    write(tmp_path / "secrets.yaml", "prune: true\n" + BASE.lstrip())
+    applied(emu, tmp_path, "--no-prune")
+    assert reconciler("plan", "secrets.yaml", url=emu.url, cwd=tmp_path).returncode == 1  # 12 > 10 deletes
+    assert reconciler("drift", "secrets.yaml", url=emu.url, cwd=tmp_path).returncode == 0
