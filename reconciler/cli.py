@@ -14,7 +14,7 @@ from reconciler.errors import ExitCode, ReconcilerError, UsageError
 
 if TYPE_CHECKING:
     from reconciler.engine import PlanResult
-    from reconciler.models import ApplyReport, RemoteSecret
+    from reconciler.models import ApplyReport
     from reconciler.plan import PlanOptions
     from reconciler.settings import Settings
 
@@ -345,28 +345,15 @@ def import_(file: Path, globs: tuple[str, ...], dry_run: bool, **opts: Any) -> N
 
     Each value becomes a ${ENV} reference; no value or display is ever written.
     """
-    from reconciler import desired, importer
-    from reconciler.client import Client
+    from reconciler import engine
 
     settings = _settings(file, opts)
-    managed: set[str] = set()
-    if file.exists():
-        current = desired.load(file, resolve=False)
-        managed = {s.secret_name for s in current.secrets} | {
-            name for s in current.secrets for name in s.previous_names
-        }
-
-    async def fetch() -> tuple[RemoteSecret, ...]:
-        async with Client(settings.client_config()) as client:
-            return await client.list_secrets()
-
-    found = importer.select(_await(fetch()), managed=managed, names=globs)
+    found, text = _await(engine.import_secrets(settings, file, globs, dry_run=dry_run))
     for reason in found.skipped:
         click.echo(f"skipped {reason}", err=True)
     if not found.entries:
         click.echo("Nothing to import.", err=True)
         return
-    text = desired.append_secrets(file, found.entries, dry_run=dry_run)
     if dry_run:
         _emit(text)
         return

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reconciler import desired as desired_file
-from reconciler import planfile
+from reconciler import importer, planfile
 from reconciler import state as state_file
 from reconciler.apply import Progress, execute
 from reconciler.client import Client
@@ -80,6 +80,23 @@ async def make_drift(settings: Settings, path: Path) -> PlanResult:
     """What changed outside reconciler. Deletes are what the file asks for, not drift, so prune (and
     the guards that refuse a large prune) play no part: a scheduled drift run never fails on them."""
     return await make_plan(settings, path, PlanOptions(prune=False))
+
+
+async def import_secrets(
+    settings: Settings, path: Path, names: tuple[str, ...], *, dry_run: bool = False
+) -> tuple[importer.Imported, str]:
+    """Append the account's secrets that `path` does not manage yet; returns them and the new text."""
+    managed: set[str] = set()
+    if path.exists():
+        current = desired_file.load(path, resolve=False)
+        managed = {s.secret_name for s in current.secrets}
+        managed.update(name for s in current.secrets for name in s.previous_names)
+    async with Client(settings.client_config()) as client:
+        remote = await client.list_secrets()
+    found = importer.select(remote, managed=managed, names=names)
+    if not found.entries:
+        return found, ""
+    return found, desired_file.append_secrets(path, found.entries, dry_run=dry_run)
 
 
 def workflow_notes(wanted: DesiredState) -> tuple[WorkflowNote, ...]:
