@@ -229,11 +229,11 @@ def apply(
     from reconciler import state as state_file
     from reconciler.render import render_apply, render_plan
 
-    saved = planfile.read(file) if planfile.is_plan_file(file) else None
-    if saved is not None and not opts["api_url"]:
-        # A saved plan names the account it was made against; the environment may still override it.
-        opts["api_url"] = os.environ.get("RECONCILER_API_URL") or saved.api_url
+    saved = planfile.detect(file)
     settings = _settings(saved.desired_path if saved else file, opts, concurrency)
+    if saved is not None:
+        # Before any request and any file operation: a forged or edited plan must not send the key.
+        planfile.verify(saved, engine.state_key(settings), settings.api_url)
     with state_file.lock(settings.state_path, break_lock=break_lock):
         if saved is not None:
             result = _await(engine.make_saved_plan(settings, saved))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import html
-import ipaddress
 import json
 import logging
 import random
@@ -16,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
+from reconciler.endpoint import DEFAULT_API_URL, LOCAL, canonical, shown
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -36,7 +36,6 @@ from reconciler.models import PatchValue, RemoteSecret, SecretValue
 
 log = logging.getLogger("reconciler.client")
 
-DEFAULT_API_URL = "https://api.intelligence.io.solutions"
 SECRETS_PATH = "/api/v1/secrets/"
 PAGE_SIZE = 100
 # A server that keeps answering has_next with new ids forever is cut off here rather than hanging.
@@ -69,27 +68,6 @@ class ClientConfig:
 
     def __repr__(self) -> str:
         return f"ClientConfig(api_url={self.api_url!r}, auth_header={self.auth_header!r})"
-
-
-def check_api_url(url: str) -> None:
-    """Plain http is refused except on loopback: an API key must not cross a network in clear text."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--api-url {url!r} is not an http(s) URL (or 'local' for the embedded emulator)")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise UsageError(
-            f"--api-url {url!r} uses plain http to a non-loopback host; use https "
-            "(plain http is accepted only for 127.0.0.1, ::1 and localhost)"
-        )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # A server message that repeats this many consecutive characters of a value we sent is withheld whole:
@@ -260,12 +238,11 @@ class Client:
         self._rng = rng or random.Random()
         self._limit = asyncio.Semaphore(max(1, config.concurrency))
         self.requests_sent = 0
-        base_url = config.api_url
-        if base_url == "local":
+        base_url = canonical(config.api_url)
+        if base_url == LOCAL:
             transport, base_url = _local_transport(config.local_db)
             key = config.api_key or "local"
         else:
-            check_api_url(base_url)
             key = config.api_key
         if not key:
             raise AuthError(
@@ -277,7 +254,7 @@ class Client:
         headers = {"authorization": f"Bearer {key}"} if config.auth_header == "bearer" else {"x-api-key": key}
         headers["user-agent"] = "reconciler"
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
+            base_url=base_url,
             headers=headers,
             timeout=config.timeout,
             transport=transport,
@@ -475,7 +452,7 @@ class Client:
                 error.__cause__ = exc
             except httpx.HTTPError as exc:
                 error = TransportError(
-                    f"{what}: cannot reach {self.config.api_url} ({type(exc).__name__}); "
+                    f"{what}: cannot reach {shown(self.config.api_url)} ({type(exc).__name__}); "
                     "check the URL and the network"
                 )
                 error.__cause__ = exc

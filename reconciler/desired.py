@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -13,7 +12,6 @@ import math
 import os
 import re
 import stat
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler import values
 from reconciler.errors import DesiredFileError, Problem, ReconcilerError
+from reconciler.fsutil import atomic_write
 from reconciler.models import (
     DesiredSecret,
     DesiredState,
@@ -1351,19 +1350,9 @@ def write_atomic(path: Path, text: str) -> None:
         mode = 0o644
     except OSError as exc:
         raise ReconcilerError(f"cannot write {path} ({exc.strerror}); check its permissions") from None
-    temp = ""
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
+        atomic_write(path, text.encode("utf-8"), mode=mode)
     except OSError as exc:
-        if temp:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
         raise ReconcilerError(f"cannot write {path} ({exc.strerror}); check its permissions") from None
 
 

@@ -110,11 +110,8 @@ def workflow_notes(wanted: DesiredState) -> tuple[WorkflowNote, ...]:
 
 
 async def make_saved_plan(settings: Settings, saved: planfile.SavedPlan) -> PlanResult:
-    """A saved plan, checked against the file, the values and the account as they are now."""
-    if saved.api_url != settings.api_url:
-        raise PlanError(
-            f"{saved.path}: the plan was made against {saved.api_url}, not {settings.api_url}; plan again"
-        )
+    """A saved plan (already `planfile.verify`-ed), checked against the file, the values and the account
+    as they are now."""
     key = state_key(settings)
     current = None if settings.ignore_state else state_file.load(settings.state_path, key)
     if current is not None and saved.plan_id in current.applied_plans:

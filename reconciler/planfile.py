@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import os
-import tempfile
+import stat
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
 
+from reconciler.endpoint import canonical, shown
 from reconciler.errors import PlanError, UsageError
+from reconciler.fsutil import atomic_write
 from reconciler.models import (
     COMPARABLE_FIELDS,
     Action,
@@ -40,9 +41,11 @@ class SavedPlan:
 
     path: Path
     plan_id: str
+    # Within the plan's own directory, never above it (checked when read).
     desired_path: Path
     desired_digest: str
     key_id: str
+    # In canonical form (endpoint.canonical).
     api_url: str
     changes: tuple[Mapping[str, Any], ...]
     drift: tuple[Mapping[str, Any], ...]
@@ -51,14 +54,30 @@ class SavedPlan:
     signed: str = ""
 
 
-def is_plan_file(path: Path) -> bool:
-    """A saved plan is JSON naming its kind; a desired-state file never is."""
+def detect(path: Path) -> SavedPlan | None:
+    """The saved plan at `path`, or None when it is not one (a desired-state file).
+
+    Decided by the parsed `kind`, not by searching the text: a JSON desired-state file may well
+    mention "reconciler-plan" in a name.
+    """
     try:
+        # A FIFO or a device is no plan; opening one could block (the desired loader refuses them).
+        if not stat.S_ISREG(path.stat().st_mode):
+            return None
         with path.open("rb") as handle:
-            head = handle.read(4096).lstrip()
+            raw = handle.read(4096)
+            if not raw.lstrip().startswith(b"{"):
+                return None
+            raw += handle.read()
     except OSError:
-        return False
-    return head.startswith(b"{") and KIND.encode() in head
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        return None
+    return _parse(path, data)
 
 
 def _signed_text(payload: Mapping[str, Any]) -> str:
@@ -96,14 +115,20 @@ def write(
     api_url: str,
 ) -> str:
     """Save `plan` atomically; values appear only as keyed fingerprints. Returns the plan id."""
+    relative = os.path.relpath(os.path.abspath(desired.path), os.path.abspath(path.parent))
+    if relative.split(os.sep)[0] == os.pardir:
+        raise UsageError(
+            f"--out {path}: save the plan in the directory of {desired.path} or above it; a plan reads "
+            "its desired-state file relative to itself, never from outside its own directory"
+        )
     plan_id = str(uuid.uuid4())
     payload = {
         "kind": KIND,
         "format_version": FORMAT_VERSION,
         "plan_id": plan_id,
-        "desired": {"path": desired.path, "digest": desired.digest},
+        "desired": {"path": Path(relative).as_posix(), "digest": desired.digest},
         "state_key_id": key.key_id,
-        "api_url": api_url,
+        "api_url": canonical(api_url),
         "summary": plan.summary(),
         "changes": [
             {
@@ -131,50 +156,95 @@ def write(
     }
     # Signed with the state key: an edit to the reviewed plan (a field, a precondition) is refused.
     payload["signature"] = key.digest(_signed_text(payload))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".tmp", dir=path.parent)
+    # Insertion order, not sorted: `kind` comes first, so a reader sees at once what the file is.
+    data = (json.dumps(payload, indent=1) + "\n").encode()
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            # Insertion order, not sorted: `kind` must come first so the file is recognised by its head.
-            json.dump(payload, handle, indent=1)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+    except OSError as exc:
+        raise UsageError(f"--out {path}: cannot write the plan ({exc.strerror}); nothing was saved") from None
     return plan_id
 
 
 def read(path: Path) -> SavedPlan:
+    """The saved plan at `path`, parsed and its desired path checked; nothing else is touched."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: cannot read the saved plan ({type(exc).__name__})") from exc
+    except (OSError, ValueError, RecursionError) as exc:
+        raise UsageError(f"{path}: cannot read the saved plan ({type(exc).__name__})") from None
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise UsageError(f"{path}: not a reconciler plan file")
+    return _parse(path, data)
+
+
+def _parse(path: Path, data: dict[str, Any]) -> SavedPlan:
     if data.get("format_version") != FORMAT_VERSION:
         raise UsageError(
-            f"{path}: plan format_version {data.get('format_version')!r} is not supported "
+            f"{path}: plan format_version {str(data.get('format_version'))[:20]!r} is not supported "
             f"(this reconciler reads {FORMAT_VERSION!r}); plan again"
         )
     try:
         desired = data["desired"]
+        relative = desired["path"]
+        changes, drift = data["changes"], data.get("drift", [])
+        if not isinstance(relative, str) or not isinstance(changes, list) or not isinstance(drift, list):
+            raise TypeError("a field has the wrong type")
         return SavedPlan(
             path=path,
             plan_id=str(data["plan_id"]),
-            # The desired file is found relative to the plan when it was saved relative to the cwd.
-            desired_path=Path(desired["path"]),
+            desired_path=path.parent / _inside(path, relative),
             desired_digest=str(desired["digest"]),
             key_id=str(data["state_key_id"]),
             api_url=str(data["api_url"]),
-            changes=tuple(data["changes"]),
-            drift=tuple(data.get("drift", ())),
+            changes=tuple(changes),
+            drift=tuple(drift),
             signature=str(data.get("signature", "")),
             signed=_signed_text(data),
         )
     except (KeyError, TypeError) as exc:
-        raise UsageError(f"{path}: the plan file is incomplete ({exc}); plan again") from exc
+        raise UsageError(f"{path}: the plan file is incomplete ({type(exc).__name__}); plan again") from None
+
+
+def _inside(path: Path, relative: str) -> Path:
+    """The plan's desired path, refused unless it stays within the plan's own directory."""
+    parts = PurePosixPath(relative).parts
+    if not relative or relative.startswith(("/", "\\")) or os.path.isabs(relative) or ".." in parts:
+        raise UsageError(
+            f"{path}: the plan's desired-state path {relative[:200]!r} leaves the plan's directory "
+            "(absolute, or with '..'); refused, nothing was read or sent"
+        )
+    return Path(*parts)
+
+
+def verify(saved: SavedPlan, key: StateKey, api_url: str) -> None:
+    """Offline, before any request or file operation: the plan was signed under this state key, for
+    the configured API URL, and its desired file stays within the plan's directory.
+
+    The configured URL is never replaced by the plan's: a plan names the account it was made for,
+    and a plan that names another is refused, so no plan file can send the API key elsewhere.
+    """
+    if key.key_id != saved.key_id:
+        raise PlanError(
+            f"{saved.path}: the plan was made under another state key (key id {saved.key_id[:32]!r}, "
+            f"now {key.key_id}); values cannot be checked against it. Plan again with the same key"
+        )
+    if not hmac.compare_digest(key.digest(saved.signed), saved.signature):
+        raise PlanError(
+            f"{saved.path}: the plan file was changed after it was written (its signature does not "
+            "match); plan again and review the new plan. Nothing was sent"
+        )
+    configured = canonical(api_url)
+    if saved.api_url != configured:
+        raise PlanError(
+            f"{saved.path}: the plan was made for {shown(saved.api_url)}, but the configured API URL is "
+            f"{shown(configured)} (--api-url, else RECONCILER_API_URL, else the default); point it at "
+            "the plan's account, or plan again against this one. Nothing was sent"
+        )
+    if not saved.desired_path.resolve().is_relative_to(saved.path.parent.resolve()):
+        raise PlanError(
+            f"{saved.path}: the plan's desired-state file {saved.desired_path} resolves outside the "
+            "plan's directory (through a symbolic link); refused, nothing was sent"
+        )
 
 
 def rebuild(
@@ -183,17 +253,8 @@ def rebuild(
     remote: tuple[RemoteSecret, ...],
     key: StateKey,
 ) -> Plan:
-    """The saved plan as a Plan with values re-resolved, refused unless everything it assumed holds."""
-    if key.key_id != saved.key_id:
-        raise PlanError(
-            f"{saved.path}: the plan was made under another state key (key id {saved.key_id}, now "
-            f"{key.key_id}); values cannot be checked against it. Plan again with the same key"
-        )
-    if not hmac.compare_digest(key.digest(saved.signed), saved.signature):
-        raise PlanError(
-            f"{saved.path}: the plan file was changed after it was written (its signature does not "
-            "match); plan again and review the new plan"
-        )
+    """The saved plan (already `verify`-ed) as a Plan with values re-resolved, refused unless everything
+    it assumed holds."""
     if desired.digest != saved.desired_digest:
         raise PlanError(
             f"{saved.path}: {desired.path} changed since the plan was made; plan again and review it"

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.client import DEFAULT_API_URL, ClientConfig
+from reconciler.client import ClientConfig
+from reconciler.endpoint import DEFAULT_API_URL
 from reconciler.errors import UsageError
 
 API_URL_ENV = "RECONCILER_API_URL"

@@ -10,7 +10,6 @@ import hmac
 import json
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -19,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from reconciler.errors import StateError
+from reconciler.fsutil import atomic_write
 from reconciler.models import FieldValue, RemoteSecret, SecretValue, StateEntry
 
 FORMAT_VERSION = 1
@@ -166,34 +166,15 @@ def save(state: State) -> None:
         "applied_plans": sorted(state.applied_plans),
         "protected": sorted(state.protected),
     }
+    data = (json.dumps(payload, indent=1, sort_keys=True) + "\n").encode()
     try:
         state.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(state.path), suffix=".tmp", dir=state.path.parent)
+        atomic_write(state.path, data, mode=0o600, prefix=_temp_prefix(state.path))
     except OSError as exc:
-        raise StateError(f"{state.path}: cannot write the state file ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            json.dump(payload, handle, indent=1, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, state.path)
-        # The rename is durable only once the directory entry is: a crash must not bring back the old file.
-        dir_fd = os.open(state.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise StateError(
-                f"{state.path}: cannot write the state file ({exc.strerror}); changes made in this run may "
-                "be unrecorded: fix the disk, then plan again"
-            ) from None
-        raise
+        raise StateError(
+            f"{state.path}: cannot write the state file ({exc.strerror}); changes made in this run may "
+            "be unrecorded: fix the disk, then plan again"
+        ) from None
 
 
 def entry_after_write(
