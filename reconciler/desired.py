@@ -8,6 +8,7 @@ import hashlib
 import io
 import itertools
 import json
+import logging
 import math
 import os
 import re
@@ -523,9 +524,22 @@ class _Builder:
         self.add(value, mark.line, mark.column, value if isinstance(value, str) else None)
 
 
+@cache
+def _safe_yaml_parser() -> type:
+    """ruamel's C parser (ruamel.yaml.clib) when installed, else its pure one, said once under -v."""
+    parser: type = YAML(typ="safe").Parser
+    if "CParser" not in parser.__name__:
+        logging.getLogger("reconciler.desired").info(
+            "the C YAML parser (ruamel.yaml.clib) is not installed: loading is about three times "
+            "slower; install ruamel.yaml.clib"
+        )
+    return parser
+
+
 def _compose(raw: bytes, issues: _Issues) -> tuple[object, bool]:
     """Parse the file's bytes into plain data; (root, False) when it cannot be read as YAML."""
     builder = _Builder(issues)
+    _safe_yaml_parser()
     # typ="safe" parses with libyaml's C parser (ruamel.yaml.clib) when it is installed.
     events = YAML(typ="safe").parse(raw)
     try:
