@@ -12,7 +12,6 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -47,6 +46,8 @@ SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_~-]{0,127}")
 AUTH_HEADERS = ("bearer", "x-api-key")
 
 Sleep = Callable[[float], Awaitable[None]]
+# An ASGI application, as httpx.ASGITransport takes it.
+ASGIApp = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,6 @@ class ClientConfig:
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     concurrency: int = 4
-    # Where `--api-url local` keeps its SQLite file.
-    local_db: Path | None = None
     # An answer larger than this is refused while it streams in, before it can exhaust memory.
     max_body_bytes: int = MAX_BODY_BYTES
 
@@ -230,17 +229,22 @@ class Client:
         config: ClientConfig,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        app: ASGIApp | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
+        """`app`: an ASGI application served in-process (`--api-url local` passes the emulator's)."""
         self.config = config
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._limit = asyncio.Semaphore(max(1, config.concurrency))
-        self.requests_sent = 0
         base_url = canonical(config.api_url)
+        if app is not None:
+            transport = httpx.ASGITransport(app=app)
         if base_url == LOCAL:
-            transport, base_url = _local_transport(config.local_db)
+            if transport is None:
+                raise UsageError("--api-url local: no embedded emulator was given to talk to")
+            base_url = "http://local"
             key = config.api_key or "local"
         else:
             key = config.api_key
@@ -442,7 +446,6 @@ class Client:
             delay_hint: float | None = None
             try:
                 async with self._limit:
-                    self.requests_sent += 1
                     response = await self._exchange(method, path, content, params, headers, what)
             except (httpx.TimeoutException, TimeoutError) as exc:
                 error: ApiError = TransportError(
@@ -609,14 +612,3 @@ def _status_error(
             status,
         )
     return ApiError(f"{what}: unexpected HTTP {status}{said}", status)
-
-
-def _local_transport(db: Path | None) -> tuple[httpx.AsyncBaseTransport, str]:
-    """The embedded emulator, in-process: `--api-url local` needs no server and no key."""
-    from reconciler.emulator.app import create_app
-    from reconciler.emulator.config import EmulatorConfig
-
-    path = db or Path(".reconciler/local.db")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    app = create_app(EmulatorConfig(db_path=str(path)))
-    return httpx.ASGITransport(app=app), "http://local"

@@ -10,9 +10,10 @@ from reconciler import desired as desired_file
 from reconciler import importer, planfile
 from reconciler import state as state_file
 from reconciler.apply import Progress, execute
-from reconciler.client import Client
+from reconciler.client import Client, ClientConfig
 from reconciler.diff import desired_essence
 from reconciler.drift import display_consistent
+from reconciler.endpoint import LOCAL, canonical
 from reconciler.errors import PlanError
 from reconciler.models import (
     Action,
@@ -41,6 +42,24 @@ class PlanResult:
     plan: Plan
 
 
+def connect(settings: Settings) -> Client:
+    """A client for the configured account; `--api-url local` serves the emulator in-process."""
+    config = ClientConfig(
+        api_url=settings.api_url,
+        api_key=settings.api_key,
+        auth_header=settings.auth_header,
+        timeout=settings.timeout,
+        concurrency=settings.concurrency,
+    )
+    if canonical(settings.api_url) != LOCAL:
+        return Client(config)
+    from reconciler.emulator.app import create_app
+    from reconciler.emulator.config import EmulatorConfig
+
+    settings.local_db.parent.mkdir(parents=True, exist_ok=True)
+    return Client(config, app=create_app(EmulatorConfig(db_path=str(settings.local_db))))
+
+
 def state_key(settings: Settings) -> state_file.StateKey:
     return state_file.state_key(settings.environ, settings.api_key or "local")
 
@@ -49,7 +68,7 @@ async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> Pla
     """Load the file and list the account at once (parsing overlaps the network), then plan."""
     key = state_key(settings)
     current = None if settings.ignore_state else state_file.load(settings.state_path, key)
-    async with Client(settings.client_config()) as client:
+    async with connect(settings) as client:
         loading = asyncio.create_task(asyncio.to_thread(desired_file.load, path, environ=settings.environ))
         listing = asyncio.create_task(client.list_secrets())
         done = await asyncio.gather(loading, listing, return_exceptions=True)
@@ -91,7 +110,7 @@ async def import_secrets(
         current = desired_file.load(path, resolve=False)
         managed = {s.secret_name for s in current.secrets}
         managed.update(name for s in current.secrets for name in s.previous_names)
-    async with Client(settings.client_config()) as client:
+    async with connect(settings) as client:
         remote = await client.list_secrets()
     found = importer.select(remote, managed=managed, names=names)
     if not found.entries:
@@ -117,7 +136,7 @@ async def make_saved_plan(settings: Settings, saved: planfile.SavedPlan) -> Plan
     if current is not None and saved.plan_id in current.applied_plans:
         raise PlanError(f"{saved.path}: this plan was already applied; plan again for any further change")
     wanted = desired_file.load(saved.desired_path, environ=settings.environ)
-    async with Client(settings.client_config()) as client:
+    async with connect(settings) as client:
         remote = await client.list_secrets()
     plan = planfile.rebuild(saved, wanted, remote, key)
     return PlanResult(wanted, remote, current, plan)
@@ -228,7 +247,7 @@ async def run_apply(
     if plan_id is not None:
         journal.plan_applied(plan_id)
     journal.flush()
-    async with Client(settings.client_config()) as client:
+    async with connect(settings) as client:
         return await execute(
             result.plan,
             client,

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.client import ClientConfig
 from reconciler.endpoint import DEFAULT_API_URL
 from reconciler.errors import UsageError
 
@@ -31,16 +30,6 @@ class Settings:
     color: bool
     verbosity: int
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
-
-    def client_config(self) -> ClientConfig:
-        return ClientConfig(
-            api_url=self.api_url,
-            api_key=self.api_key,
-            auth_header=self.auth_header,
-            timeout=self.timeout,
-            concurrency=self.concurrency,
-            local_db=self.local_db,
-        )
 
 
 def resolve(

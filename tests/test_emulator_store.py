@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.emulator.errors import DuplicateName, QuotaExceeded, SecretNotFound
 from reconciler.emulator.store import Store, size_of
-from reconciler.errors import ConflictError, NotFoundError, QuotaError, UsageError
+from reconciler.errors import UsageError
 
 USER = "11111111-1111-5111-8111-111111111111"
 OTHER = "22222222-2222-5222-8222-222222222222"
@@ -67,11 +68,11 @@ def test_timestamps_keep_increasing_after_a_restart_with_a_slow_clock(tmp_path: 
 def test_accounts_are_isolated() -> None:
     store = Store(":memory:")
     mine = store.create(USER, secret_name="n", secret_value="value")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(SecretNotFound):
         store.get(OTHER, mine.secret_id)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(SecretNotFound):
         store.update(OTHER, mine.secret_id, {"secret_name": "stolen"})
-    with pytest.raises(NotFoundError):
+    with pytest.raises(SecretNotFound):
         store.delete(OTHER, mine.secret_id)
     assert store.all(OTHER) == []
     assert store.get(USER, mine.secret_id).secret_name == "n"
@@ -113,10 +114,10 @@ def test_quota_counts_utf8_bytes_of_names_and_values_and_refuses_without_changin
     first = store.create(USER, secret_name="ab", secret_value="ééé1")  # 2 + 7 bytes
     assert store.used_bytes(USER) == size_of("ab", "ééé1") == 9
     second = store.create(USER, secret_name="c", secret_value="0123456789")  # 11: total 20, at the cap
-    with pytest.raises(QuotaError) as refused:
+    with pytest.raises(QuotaExceeded) as refused:
         store.create(USER, secret_name="d", secret_value="wxyz")
     assert refused.value.status == 413
-    with pytest.raises(QuotaError):
+    with pytest.raises(QuotaExceeded):
         store.update(USER, first.secret_id, {"secret_value": "ééé12"})
     assert store.get(USER, first.secret_id).secret_value == "ééé1"
     # Shrinking is always allowed, and frees room.
@@ -137,10 +138,10 @@ def test_duplicate_names_allowed_by_default_and_refused_when_unique() -> None:
     kept = strict.create(USER, secret_name="same", secret_value="value")
     other = strict.create(USER, secret_name="other", secret_value="value")
     strict.create(OTHER, secret_name="same", secret_value="value")
-    with pytest.raises(ConflictError) as refused:
+    with pytest.raises(DuplicateName) as refused:
         strict.create(USER, secret_name="same", secret_value="value")
     assert refused.value.status == 409
-    with pytest.raises(ConflictError):
+    with pytest.raises(DuplicateName):
         strict.update(USER, other.secret_id, {"secret_name": "same"})
     # Renaming to its own name is not a conflict.
     strict.update(USER, kept.secret_id, {"secret_name": "same", "tool_name": "t"})

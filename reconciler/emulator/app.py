@@ -24,9 +24,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from reconciler.emulator.config import EmulatorConfig
+from reconciler.emulator.errors import EmulatorHttpError
 from reconciler.emulator.masking import mask
 from reconciler.emulator.store import Store, StoredSecret, wall_clock_us
-from reconciler.errors import ApiError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -338,9 +338,9 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-def _api_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
-    return JSONResponse({"detail": exc.message}, status_code=exc.status or 500)
+def _refused(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EmulatorHttpError)
+    return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
 
 def create_app(config: EmulatorConfig, *, clock: Callable[[], int] = wall_clock_us) -> FastAPI:
@@ -360,7 +360,7 @@ def create_app(config: EmulatorConfig, *, clock: Callable[[], int] = wall_clock_
     )
     app.state.emulator = state
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(EmulatorHttpError, _refused)
     app.add_middleware(EmulatorMiddleware, state=state)
 
     @app.get(SECRETS_PATH)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reconciler.emulator.config import MEMORY_DB
-from reconciler.errors import ConflictError, NotFoundError, QuotaError, UsageError
+from reconciler.emulator.errors import DuplicateName, QuotaExceeded, SecretNotFound
+from reconciler.errors import UsageError
 
 SCHEMA_VERSION = 1
 UPDATABLE_FIELDS: frozenset[str] = frozenset(
@@ -188,7 +189,7 @@ class Store:
     def _get(conn: sqlite3.Connection, user_id: str, secret_id: str) -> StoredSecret:
         row = conn.execute(_SELECT_BY_ID, (secret_id, user_id)).fetchone()
         if row is None:
-            raise NotFoundError("Secret not found", status=404)
+            raise SecretNotFound("Secret not found")
         return _from_row(row)
 
     def count(self, user_id: str) -> int:
@@ -226,13 +227,13 @@ class Store:
             (user_id, name, own_id or ""),
         ).fetchone()
         if row is not None:
-            raise ConflictError("A secret with this name already exists", status=409)
+            raise DuplicateName("A secret with this name already exists")
 
     def _check_quota(self, conn: sqlite3.Connection, user_id: str, growth: int) -> None:
         if self.quota_bytes is None or growth <= 0:
             return
         if self._used_bytes(conn, user_id) + growth > self.quota_bytes:
-            raise QuotaError("Secret storage limit exceeded for this account", status=413)
+            raise QuotaExceeded("Secret storage limit exceeded for this account")
 
     # Writes
 
@@ -315,7 +316,7 @@ class Store:
                 "DELETE FROM secrets WHERE secret_id = ? AND user_id = ?", (secret_id, user_id)
             )
             if cursor.rowcount == 0:
-                raise NotFoundError("Secret not found", status=404)
+                raise SecretNotFound("Secret not found")
 
     def reset(self) -> None:
         """Forget every secret of every account."""
