@@ -69,7 +69,9 @@ def extract(workflow_files: tuple[Path, ...], into: Path, dry_run: bool) -> None
     from reconciler.errors import ExitCode
 
     plan = workflows.plan_extraction(list(workflow_files), into)
-    if not plan.entries:
+    for note in plan.notes:
+        click.echo(str(note), err=True)
+    if not plan.workflows:
         click.echo(
             f"No inline credentials in {_count(plan.files_read, 'workflow file')}; nothing to do.", err=True
         )
@@ -80,7 +82,8 @@ def extract(workflow_files: tuple[Path, ...], into: Path, dry_run: bool) -> None
         workflows.apply_extraction(plan)
         for moved in plan.moved:
             click.echo(f"{moved.file}:{moved.line}:{moved.col}: {moved.message}")
-        click.echo(f"{plan.desired_path}: added {_count(len(plan.entries), 'secret')}")
+        if plan.entries:
+            click.echo(f"{plan.desired_path}: added {_count(len(plan.entries), 'secret')}")
     _env_instructions(plan, err=dry_run)
     for leftover in plan.leftovers:
         click.echo(str(leftover), err=True)
@@ -91,14 +94,25 @@ def extract(workflow_files: tuple[Path, ...], into: Path, dry_run: bool) -> None
 
 
 def _env_instructions(plan: Extraction, *, err: bool) -> None:
-    verb = "would reference" if err else "reference"
-    lines = [
-        f"The new secrets {verb} these environment variables; set them wherever reconciler runs "
-        "(your CI's secret store), then run `reconciler plan`:"
-    ]
-    width = max(len(env.name) for env in plan.env)
-    for env in plan.env:
-        lines.append(f"  {env.name:<{width}}  for {', '.join(env.secrets)} (was at {', '.join(env.sources)})")
+    lines: list[str] = []
+    if plan.env:
+        verb = "would reference" if err else "reference"
+        lines.append(
+            f"The new secrets {verb} these environment variables; set them wherever reconciler runs "
+            "(your CI's secret store), then run `reconciler plan`:"
+        )
+        width = max(len(env.name) for env in plan.env)
+        for env in plan.env:
+            sources = ", ".join(env.sources)
+            lines.append(f"  {env.name:<{width}}  for {', '.join(env.secrets)} (was at {sources})")
+    if plan.model_keys:
+        from reconciler.workflows.coverage import AGENT_KEY_ENV
+
+        places = ", ".join(f"{m.file}:{m.line}:{m.col}" for m in plan.model_keys)
+        lines.append(
+            f"The agents' model API key (removed at {places}) becomes no secret: set {AGENT_KEY_ENV} "
+            "wherever the workflows run, and the SDK reads it from there."
+        )
     lines.append("The removed values are still in git history: rotate them, and set the new ones.")
     click.echo("\n".join(lines), err=err)
 

@@ -100,6 +100,14 @@ def test_the_inventory_names_its_wheel_and_read_every_module() -> None:
     assert inventory["modules_read"] > 80
 
 
+def test_the_docs_print_the_generators_count() -> None:
+    result = generated()
+    assert result.credentialed_tools > 200
+    docs = (ROOT / "docs" / "workflows.md").read_text()
+    assert f"{result.credentialed_tools} credentialed tools" in docs
+    assert f"of the {result.tools_registered} tools iointel 1.7.2 registers" in docs
+
+
 # Every family of the catalogue before it was generated, with its arguments: none may be lost.
 PREVIOUS = {
     "agno__github__*": ["access_token"],

@@ -228,3 +228,89 @@ def test_unreadable_workflows_are_all_reported(tmp_path: Path) -> None:
     with pytest.raises(DesiredFileError) as caught:
         workflows.plan_extraction([bad, tmp_path / "missing.yaml"], tmp_path / "secrets.yaml")
     assert [Path(p.file).name for p in caught.value.problems] == ["bad.yaml", "missing.yaml"]
+
+
+def test_a_glob_default_already_covering_the_tool_is_a_conflict_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    flow = write(
+        tmp_path / "w.yaml",
+        "agents:\n  - tools: [[agno__github__get_issue, {access_token: ghp_CANARYglob00000001}]]\n",
+    )
+    desired_text = dedent(
+        """
+        version: 1
+        secrets:
+          - secret_name: github
+            secret_value: ${GH}
+            tool_name: "agno__github__*"
+            tool_arg: access_token
+            is_default_for_tool: true
+        """
+    )
+    into = write(tmp_path / "secrets.yaml", desired_text)
+    with pytest.raises(DesiredFileError) as caught:
+        workflows.plan_extraction([flow], into)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.col, problem.key) == (2, 40, "access_token")
+    assert problem.message.startswith(
+        f"secret 'github' ({into}:3) is already the default for agno__github__get_issue access_token "
+        "through agno__github__*; remove this inline value by hand"
+    )
+    assert "ghp_CANARYglob" not in str(caught.value)
+    assert into.read_text() == desired_text and "ghp_CANARYglob00000001" in flow.read_text()
+
+
+def test_a_value_too_long_for_a_secret_is_refused_and_says_why(tmp_path: Path) -> None:
+    content = '{"type": "service_account", "private_key": "' + "K" * 1100 + '"}'
+    flow = write(
+        tmp_path / "w.yaml",
+        f"agents:\n  - tools: [[agno__google_sheets__read_sheet, {{creds: '{content}'}}]]\n",
+    )
+    with pytest.raises(DesiredFileError) as caught:
+        workflows.plan_extraction([flow], tmp_path / "secrets.yaml")
+    (problem,) = caught.value.problems
+    assert problem.key == "creds"
+    assert (
+        "over 1,024 characters, more than an io.net secret holds, so it cannot become one" in problem.message
+    )
+    assert "K" * 20 not in str(caught.value)
+    assert not (tmp_path / "secrets.yaml").exists()
+
+
+def test_the_agents_model_key_is_removed_and_no_secret_stands_for_it(tmp_path: Path) -> None:
+    key = "io-v2-CANARYmodelkey0000000001"
+    flow = write(
+        tmp_path / "w.yaml",
+        f"""
+        agents:
+          - name: bot
+            api_key: {key}   # pasted by to_yaml(store_creds=True)
+            model: m
+            tools:
+              - [email_user, {{sender_passkey: CANARYpasskey0002}}]
+        """,
+    )
+    plan = workflows.plan_extraction([flow], tmp_path / "secrets.yaml")
+    assert [e["tool_name"] for e in plan.entries] == ["email_user"]
+    (model_key,) = plan.model_keys
+    assert (model_key.line, model_key.col) == (3, 5)
+    assert "no secret is added: the SDK reads it from IO_API_KEY (or OPENAI_API_KEY)" in model_key.message
+    assert key not in plan.diff and "-    api_key: (sensitive)   # pasted by" in plan.diff
+    workflows.apply_extraction(plan)
+    assert flow.read_text() == dedent(
+        """
+        agents:
+          - name: bot
+            model: m
+            tools:
+              - email_user
+        """
+    )
+
+
+def test_files_not_understood_are_named_in_the_extraction(tmp_path: Path) -> None:
+    flow = write(tmp_path / "readme.yaml", "workflow:\n  - type: sentiment\n")
+    plan = workflows.plan_extraction([flow], tmp_path / "secrets.yaml")
+    (note,) = plan.notes
+    assert note.file == str(flow) and "`workflow:` form" in note.message

@@ -21,7 +21,11 @@ from reconciler.workflows.findings import (
     quoted,
     shown,
 )
-from reconciler.workflows.scan import InlineCredential, ToolUse, WorkflowScan, scan
+from reconciler.workflows.scan import How, InlineCredential, ToolUse, WorkflowScan, scan
+
+MAX_VALUE_CHARS = values.MAX_VALUE_CHARS
+# Where the SDK reads an agent's model key from when the workflow leaves it out (get_api_key()).
+AGENT_KEY_ENV = "IO_API_KEY (or OPENAI_API_KEY)"
 
 # Coverage of a desired state's workflows.
 
@@ -31,7 +35,8 @@ def check(state: DesiredState, *, unused_as_errors: bool = False) -> WorkflowRep
 
     Errors: tools that need a credential no secret covers, credentials written into a workflow, and
     workflow files that cannot be read. Warnings: secrets no workflow uses (errors with
-    `unused_as_errors`) and globs that match no file.
+    `unused_as_errors`), two default secrets for one tool and argument, globs that match no file,
+    and workflow files (or parts of them) that are not understood.
     """
     if not state.workflows:
         return WorkflowReport()
@@ -55,6 +60,7 @@ def check(state: DesiredState, *, unused_as_errors: bool = False) -> WorkflowRep
         uncovered=order(_uncovered(uses, state, tools)),
         unused=order(_unused(uses, state, tools, severity)),
         inline=order(inline),
+        conflicts=order(_two_defaults(uses, state)),
         problems=order(problems),
         files=tuple(str(path) for path in paths),
         tool_uses=len(uses),
@@ -113,6 +119,13 @@ def _uncovered(uses: Sequence[ToolUse], state: DesiredState, tools: Catalogue) -
             f"tool {shown(use.tool)} (agent {quoted(use.agent)}) needs a credential in {wanted} "
             f"and no secret covers it: {_near_miss(use, args, bound)}"
         )
+        secret_arg = next((a for a in args if not tools.is_file(use.tool, a)), None)
+        if secret_arg is None:
+            # A credential file can be larger than any secret: propose none rather than one that fails.
+            message += (
+                f"; the credential is a file: pass its path in the workflow, or bind a secret holding it "
+                f"if it is at most {MAX_VALUE_CHARS:,} characters (a larger file cannot be an io.net secret)"
+            )
         findings.append(
             Finding(
                 use.file,
@@ -122,7 +135,7 @@ def _uncovered(uses: Sequence[ToolUse], state: DesiredState, tools: Catalogue) -
                 Kind.UNCOVERED,
                 tool=use.tool,
                 arg=args[0],
-                suggestion=_suggestion(use.tool, args[0], tools, state),
+                suggestion=_suggestion(use.tool, secret_arg, tools, state) if secret_arg else "",
             )
         )
     return findings
@@ -132,13 +145,14 @@ def _covered(use: ToolUse, args: tuple[str, ...], bound: Sequence[DesiredSecret]
     # Several arguments of one tool are alternatives (a token or a password): one covered is enough.
     for arg in args:
         how = use.passes(arg)
-        if how == "literal":
-            # Reported as an inline credential instead.
+        if how is How.LITERAL or how is How.OUTSIDE:
+            # Written inline: reported as such instead. Outside: the workflow passes it itself (a
+            # credential file's path, a database URL without a password), no secret is needed.
             return True
         for secret in bound:
             if secret.fields.get("tool_arg") != arg:
                 continue
-            if secret.fields.get("is_default_for_tool") is True or how == "reference":
+            if secret.fields.get("is_default_for_tool") is True or how is How.REFERENCE:
                 return True
     return False
 
@@ -165,7 +179,7 @@ def _near_miss(use: ToolUse, args: tuple[str, ...], bound: Sequence[DesiredSecre
             f"secret {quoted(secret.secret_name)} ({line_of(secret)}) binds it with tool_arg "
             f"{flow_scalar(arg)}, which this tool does not take"
         )
-    passed = [arg for arg in args if use.passes(arg) == "reference"]
+    passed = [arg for arg in args if use.passes(arg) is How.REFERENCE]
     if passed:
         arg_text = shown(passed[0])
         return f"it passes {arg_text} by reference, but no secret binds this tool with tool_arg {arg_text}"
@@ -218,12 +232,25 @@ def _takes(use: ToolUse, arg: str, tools: Catalogue) -> bool:
 
 
 def _inline_finding(credential: InlineCredential, desired_path: str) -> Finding:
-    where = " in its serialized state (fn_self)" if credential.form == "fn_self" else ""
-    message = (
-        f"credential {shown(credential.arg)} of tool {shown(credential.tool)} "
-        f"(agent {quoted(credential.agent)}) is written into the workflow{where}; move it out with "
-        f"`reconciler workflows extract {credential.file} --into {desired_path}`"
-    )
+    extract = f"`reconciler workflows extract {credential.file} --into {desired_path}`"
+    if credential.form == "agent":
+        message = (
+            f"the model API key of agent {quoted(credential.agent)} (api_key) is written into the "
+            f"workflow; leave it out and the SDK reads it from {AGENT_KEY_ENV}: remove it with {extract}"
+        )
+    else:
+        where = " in its serialized state (fn_self)" if credential.form == "fn_self" else ""
+        message = (
+            f"credential {shown(credential.arg)} of tool {shown(credential.tool)} "
+            f"(agent {quoted(credential.agent)}) is written into the workflow{where}; "
+        )
+        if too_long(credential):
+            message += (
+                f"it is over {MAX_VALUE_CHARS:,} characters, more than an io.net secret holds, so it "
+                "cannot become one: keep the file outside the workflow and pass its path"
+            )
+        else:
+            message += f"move it out with {extract}"
     return Finding(
         credential.file,
         credential.line,
@@ -235,12 +262,60 @@ def _inline_finding(credential: InlineCredential, desired_path: str) -> Finding:
     )
 
 
+def too_long(credential: InlineCredential) -> bool:
+    """Whether the value is longer than an io.net secret can be (a credential file, typically)."""
+    return len(credential.value.reveal()) > MAX_VALUE_CHARS
+
+
+def _two_defaults(uses: Sequence[ToolUse], state: DesiredState) -> list[Finding]:
+    """A warning for each set of default secrets that fill the same argument of a tool in use."""
+    defaults = [
+        s
+        for s in state.secrets
+        if s.fields.get("is_default_for_tool") is True
+        and _tool_name(s) is not None
+        and isinstance(s.fields.get("tool_arg"), str)
+    ]
+    findings: list[Finding] = []
+    seen: set[tuple[str, ...]] = set()
+    for use in uses:
+        by_arg: dict[str, list[DesiredSecret]] = {}
+        for secret in defaults:
+            if binds(str(_tool_name(secret)), use.tool):
+                by_arg.setdefault(str(secret.fields["tool_arg"]), []).append(secret)
+        for arg, group in by_arg.items():
+            key = (arg, *(s.secret_name for s in group))
+            if len(group) < 2 or key in seen:
+                continue
+            seen.add(key)
+            names = ", ".join(f"{quoted(s.secret_name)} ({line_of(s)})" for s in group)
+            where = group[-1].location or Location(state.path, 1, 1)
+            message = (
+                f"secrets {names} are each the default for {shown(arg)} of tool {shown(use.tool)} "
+                f"({use.file}:{use.line}); io.net fills it from only one of them: keep one default, "
+                "or narrow a tool_name"
+            )
+            findings.append(
+                Finding(
+                    where.file,
+                    where.line,
+                    where.col,
+                    message,
+                    Kind.CONFLICT,
+                    Severity.WARNING,
+                    tool=use.tool,
+                    arg=arg,
+                )
+            )
+    return findings
+
+
 def _suggestion(tool: str, arg: str, tools: Catalogue, state: DesiredState) -> str:
     pattern = tools.pattern_for(tool)
     tool_name = pattern if pattern is not None and IO_FAMILY.fullmatch(pattern) else tool
     base = slug(f"{family(tool)}-{arg}") if tool_name != tool else slug(f"{short_tool(tool)}-{arg}")
     name = unique(base, {s.secret_name for s in state.secrets}, "-")
-    env = unique(values.suggested_env_name(f"{family(tool)}_{arg}"), env_names(state.secrets), "_")
+    env = unique(values.suggested_env_name(f"{tools.env_prefix(tool)}_{arg}"), env_names(state.secrets), "_")
     return (
         f"{{secret_name: {flow_scalar(name)}, secret_value: {flow_scalar('${' + env + '}')}, "
         f"tool_name: {flow_scalar(tool_name)}, tool_arg: {flow_scalar(arg)}, is_default_for_tool: true}}"

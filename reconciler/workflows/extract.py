@@ -12,8 +12,8 @@ from reconciler import desired, values
 from reconciler.desired import RemoveKeys, ReplaceScalar, ReplaceWithItem, YamlEdit
 from reconciler.errors import DesiredFileError, Problem
 from reconciler.models import DesiredState, SecretValue
-from reconciler.workflows.catalogue import catalogue, family, short_tool, slug
-from reconciler.workflows.coverage import env_names, line_of, unique
+from reconciler.workflows.catalogue import Catalogue, binds, catalogue, short_tool, slug
+from reconciler.workflows.coverage import AGENT_KEY_ENV, MAX_VALUE_CHARS, env_names, line_of, too_long, unique
 from reconciler.workflows.findings import Finding, Kind, Severity, quoted, shown
 from reconciler.workflows.scan import InlineCredential, WorkflowScan, scan
 
@@ -58,18 +58,26 @@ class Extraction:
     env: tuple[EnvVar, ...] = ()
     moved: tuple[Finding, ...] = ()
     leftovers: tuple[Finding, ...] = ()
+    # Workflow files, or parts of them, that are not understood (nothing was read there).
+    notes: tuple[Finding, ...] = ()
     # The changes as a unified diff, every extracted value masked.
     diff: str = ""
     files_read: int = 0
+
+    @property
+    def model_keys(self) -> tuple[Finding, ...]:
+        """Agents' model keys removed: no secret stands for them, the SDK reads its own variable."""
+        return tuple(m for m in self.moved if not m.tool)
 
 
 def plan_extraction(workflow_paths: Sequence[Path], into: Path) -> Extraction:
     """Plan moving every inline credential of `workflow_paths` into the desired-state file `into`.
 
     Reads only. Each credential becomes an entry bound to its exact tool (`is_default_for_tool:
-    true`, the value a `${NAME}` reference) and is removed from its workflow. Raises DesiredFileError
-    with every located conflict (two values for one tool argument, an existing default) or file
-    that cannot be read or edited; then nothing is to be written.
+    true`, the value a `${NAME}` reference) and is removed from its workflow; an agent's model key
+    is removed with no entry. Raises DesiredFileError with every located conflict (two values for
+    one tool argument, a default already covering it, a value too long for a secret) or file that
+    cannot be read or edited; then nothing is to be written.
     """
     into = Path(into)
     state = desired.load(into, resolve=False) if into.exists() else DesiredState(path=str(into))
@@ -87,7 +95,7 @@ def plan_extraction(workflow_paths: Sequence[Path], into: Path) -> Extraction:
         except DesiredFileError as exc:
             problems.extend(exc.problems)
     credentials = [c for result in scans for c in result.inline]
-    entries, env, moved, conflicts = _new_entries(credentials, state)
+    entries, env, moved, conflicts = _new_entries(credentials, state, tools)
     problems.extend(conflicts)
     changes: list[FileChange] = []
     for result in scans:
@@ -115,6 +123,7 @@ def plan_extraction(workflow_paths: Sequence[Path], into: Path) -> Extraction:
         env=tuple(env),
         moved=tuple(moved),
         leftovers=tuple(_leftovers(credentials, all_changes)),
+        notes=tuple(note for result in scans for note in result.notes),
         diff=_masked_diff(credentials, scans, changes, desired_change),
         files_read=len(scans),
     )
@@ -130,61 +139,34 @@ def apply_extraction(extraction: Extraction) -> None:
 
 
 def _new_entries(
-    credentials: Sequence[InlineCredential], state: DesiredState
+    credentials: Sequence[InlineCredential], state: DesiredState, tools: Catalogue
 ) -> tuple[list[dict[str, object]], list[EnvVar], list[Finding], list[Problem]]:
     names = {s.secret_name for s in state.secrets}
     env_taken = env_names(state.secrets)
-    defaults = {
-        (s.fields.get("tool_name"), s.fields.get("tool_arg")): s
-        for s in state.secrets
-        if s.fields.get("is_default_for_tool") is True
-    }
     groups: dict[tuple[str, str], list[InlineCredential]] = {}
     for credential in credentials:
         groups.setdefault((credential.tool, credential.arg), []).append(credential)
     entries: list[dict[str, object]] = []
     problems: list[Problem] = []
     moved: list[Finding] = []
-    # (family, arg, value) -> env var name, so that one value pasted into several tools is one variable.
+    # (SDK prefix, arg, value) -> variable, so that one value pasted into several tools is one variable.
     env_for: list[tuple[str, str, SecretValue, str]] = []
     env_uses: dict[str, tuple[list[str], list[str]]] = {}
     for (tool, arg), group in groups.items():
         first = group[0]
-        existing = defaults.get((tool, arg))
-        if existing is not None:
-            problems.extend(
-                Problem(
-                    c.file,
-                    c.line,
-                    c.col,
-                    arg,
-                    f"secret {quoted(existing.secret_name)} ({line_of(existing)}) is "
-                    f"already the default for {shown(tool)} {shown(arg)}; remove this inline value by hand",
-                )
-                for c in group
-            )
+        if first.form == "agent":
+            moved.extend(_model_key_removed(c) for c in group)
             continue
-        differing = [c for c in group if c.value != first.value]
-        if differing:
-            problems.extend(
-                Problem(
-                    c.file,
-                    c.line,
-                    c.col,
-                    arg,
-                    f"differs from the value at {first.file}:{first.line} for the same tool and argument; "
-                    f"only one secret can be the default for {shown(tool)} {shown(arg)}: "
-                    "make them agree first",
-                )
-                for c in differing
-            )
+        conflicts = _conflicts(tool, arg, group, state)
+        if conflicts:
+            problems.extend(conflicts)
             continue
-        tool_family = family(tool)
-        env = next((e for f, a, v, e in env_for if f == tool_family and a == arg and v == first.value), None)
+        prefix = tools.env_prefix(tool)
+        env = next((e for f, a, v, e in env_for if f == prefix and a == arg and v == first.value), None)
         if env is None:
-            env = unique(values.suggested_env_name(f"{tool_family}_{arg}"), env_taken, "_")
+            env = unique(values.suggested_env_name(f"{prefix}_{arg}"), env_taken, "_")
             env_taken.add(env)
-            env_for.append((tool_family, arg, first.value, env))
+            env_for.append((prefix, arg, first.value, env))
         name = unique(slug(f"{short_tool(tool)}-{arg}"), names, "-")
         names.add(name)
         entries.append(
@@ -200,21 +182,62 @@ def _new_entries(
         secrets_of.append(name)
         for c in group:
             sources_of.append(f"{c.file}:{c.line}:{c.col}")
-            moved.append(
-                Finding(
-                    c.file,
-                    c.line,
-                    c.col,
-                    f"moved credential {shown(arg)} of tool {shown(tool)} to secret {quoted(name)} "
-                    f"(${{{env}}})",
-                    Kind.MOVED,
-                    Severity.WARNING,
-                    tool=tool,
-                    arg=arg,
-                )
+            message = (
+                f"moved credential {shown(arg)} of tool {shown(tool)} to secret {quoted(name)} (${{{env}}})"
             )
+            moved.append(Finding(c.file, c.line, c.col, message, Kind.MOVED, Severity.WARNING, tool, arg))
     env_vars = [EnvVar(name, tuple(s), tuple(src)) for name, (s, src) in env_uses.items()]
     return entries, env_vars, moved, problems
+
+
+def _conflicts(tool: str, arg: str, group: Sequence[InlineCredential], state: DesiredState) -> list[Problem]:
+    """Why a tool argument's inline values cannot become one new default secret, at each place."""
+    existing = next(
+        (
+            s
+            for s in state.secrets
+            if s.fields.get("is_default_for_tool") is True
+            and s.fields.get("tool_arg") == arg
+            and isinstance(s.fields.get("tool_name"), str)
+            and binds(str(s.fields["tool_name"]), tool)
+        ),
+        None,
+    )
+    if existing is not None:
+        bound = str(existing.fields["tool_name"])
+        through = "" if bound == tool else f" through {shown(bound)}"
+        message = (
+            f"secret {quoted(existing.secret_name)} ({line_of(existing)}) is already the default for "
+            f"{shown(tool)} {shown(arg)}{through}; remove this inline value by hand (a second default "
+            "would leave io.net to pick one of them)"
+        )
+        return [Problem(c.file, c.line, c.col, arg, message) for c in group]
+    oversized = [c for c in group if too_long(c)]
+    if oversized:
+        message = (
+            f"the value is over {MAX_VALUE_CHARS:,} characters, more than an io.net secret holds, so it "
+            "cannot become one: keep the file outside the workflow and pass its path (by hand)"
+        )
+        return [Problem(c.file, c.line, c.col, arg, message) for c in oversized]
+    first = group[0]
+    message = (
+        f"differs from the value at {first.file}:{first.line} for the same tool and argument; only one "
+        f"secret can be the default for {shown(tool)} {shown(arg)}: make them agree first"
+    )
+    return [Problem(c.file, c.line, c.col, arg, message) for c in group if c.value != first.value]
+
+
+def _model_key_removed(credential: InlineCredential) -> Finding:
+    return Finding(
+        credential.file,
+        credential.line,
+        credential.col,
+        f"removed the model API key (api_key) of agent {quoted(credential.agent)}; no secret is added: "
+        f"the SDK reads it from {AGENT_KEY_ENV} when the workflow leaves it out",
+        Kind.MOVED,
+        Severity.WARNING,
+        arg=credential.arg,
+    )
 
 
 def _edits(credentials: Sequence[InlineCredential]) -> list[YamlEdit]:
@@ -322,6 +345,11 @@ def _mask(text: str, credentials: Sequence[InlineCredential]) -> str:
             continue
         holder = credential.holder
         source = text[holder.start : holder.end]
+        if "\n" in source:
+            # A long fn_self string is folded over lines, and a value with spaces with it: the
+            # whole string is masked, as no search for the value could be trusted to find it.
+            spans.append((holder.start, holder.end))
+            continue
         for needle in {value, json.dumps(value)[1:-1], json.dumps(value)[1:-1].replace("\\", "\\\\")}:
             at = source.find(needle) if needle else -1
             while at >= 0:

@@ -20,6 +20,8 @@ class Kind(StrEnum):
     UNCOVERED = "uncovered"
     UNUSED = "unused"
     INLINE = "inline"
+    # Two default secrets filling the same argument of one tool.
+    CONFLICT = "conflict"
     # A workflow file that cannot be read, or a glob that matches no file.
     PROBLEM = "problem"
     # Extraction: a credential moved out, or its value still found elsewhere in a file.
@@ -71,6 +73,7 @@ class WorkflowReport:
     uncovered: tuple[Finding, ...] = ()
     unused: tuple[Finding, ...] = ()
     inline: tuple[Finding, ...] = ()
+    conflicts: tuple[Finding, ...] = ()
     # Workflow files that cannot be read (errors) and globs that match no file (warnings).
     problems: tuple[Finding, ...] = ()
     files: tuple[str, ...] = ()
@@ -78,7 +81,7 @@ class WorkflowReport:
 
     @property
     def findings(self) -> tuple[Finding, ...]:
-        return order((*self.problems, *self.uncovered, *self.inline, *self.unused))
+        return order((*self.problems, *self.uncovered, *self.inline, *self.unused, *self.conflicts))
 
     @property
     def errors(self) -> tuple[Finding, ...]:

@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import json
 import logging
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.plan import PlanOptions
 from tests.e2e.test_faults import STATE_KEY, base_env, cli, write
 from tests.support.emulator import RunningEmulator, start_emulator
+from tools.workflow_fixtures import generate
 
 pytestmark = pytest.mark.e2e
 
@@ -278,3 +280,56 @@ def test_exceptions_and_debug_logs_hold_no_secret(
     assert any(r.name.startswith(("httpx", "httpcore")) for r in caplog.records)
     for text in [*texts, caplog.text, *(repr(r.args) for r in caplog.records)]:
         assert_clean(text, "an exception or a log record")
+
+
+# Credentials written into workflow files: those of the files iointel's serializer wrote (see
+# tools/workflow_fixtures/), and hand-written ones in the other places a credential hides.
+WORKFLOW_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "workflows" / "sdk"
+WORKFLOW_VALUES = [
+    generate.AGENT_KEY,
+    generate.GITHUB_TOKEN,
+    generate.LINEAR_KEY,
+    generate.CRAWLER_KEY,
+    generate.WEATHER_KEY,
+    generate.EMAIL_PASSKEY,
+    generate.RETRIEVAL_KEY,
+    "pw-CANARY-in-a-url-0009",
+    "tvly-CANARY-args-0010",
+]
+HAND_WRITTEN = f"""
+agents:
+  members:
+    - name: swarm-member
+      api_key: "{generate.AGENT_KEY}"
+      tools:
+        - [agno__sql__run_sql_query, {{db_url: "postgresql://app:{WORKFLOW_VALUES[7]}@db/app"}}]
+        - [agno__tavily__web_search_using_tavily, {{api_key: {WORKFLOW_VALUES[8]}, max_tokens: 6000}}]
+"""
+
+
+def test_workflow_credentials_stay_out_of_every_output(
+    logging_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    shutil.copytree(WORKFLOW_FIXTURES, tmp_path / "flows")
+    write(tmp_path / "flows" / "hand-written.yaml", HAND_WRITTEN)
+    write(tmp_path / "secrets.yaml", "version: 1\nworkflows: [flows/*.yaml]\nsecrets: []\n")
+    forbidden = tuple(sorted({form for value in WORKFLOW_VALUES for form in forms(value)}))
+    url = logging_emulator.url
+
+    def run_here(*args: str, code: int) -> Any:
+        result = cli(*args, cwd=tmp_path, url=url, key=API_KEY, secrets=forbidden)
+        assert result.returncode == code, f"{args}: {result.returncode}\n{result.stdout}\n{result.stderr}"
+        return result
+
+    checked = run_here("workflows", "check", "secrets.yaml", code=1)
+    assert checked.stdout.count(": error: ") == 21
+    run_here("validate", "secrets.yaml", "--offline", code=1)
+    for fmt in ("text", "markdown", "json"):
+        run_here("plan", "secrets.yaml", "-vv", "--format", fmt, code=0)
+    flows = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "flows").glob("*.yaml"))
+    run_here("workflows", "extract", *flows, "--into", "secrets.yaml", "--dry-run", code=0)
+    run_here("workflows", "extract", *flows, "--into", "secrets.yaml", code=0)
+    run_here("workflows", "check", "secrets.yaml", code=0)
+    for path in tmp_path.rglob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        assert not [value for value in WORKFLOW_VALUES if value in text], path

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CANARIES = ["ghp_CANARYcli000000000000001", "fc-CANARYcli000000000002"]
-EXAMPLE_VALUES = ["ghp_EXAMPLE-not-a-real-token", "fc-EXAMPLE-not-a-real-key"]
+EXAMPLE_VALUES = ["EXAMPLE-not-a-real-passkey", "fc-EXAMPLE-not-a-real-key"]
 
 
 def reconciler(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -95,9 +95,13 @@ def test_extract_dry_run_shows_a_masked_diff_and_writes_nothing(examples: Path) 
     assert result.returncode == 0, result.stderr
     assert {p: p.read_bytes() for p in examples.rglob("*.yaml")} == before
     assert result.stdout.startswith("--- a/workflows/inline/release-notes.yaml\n")
-    assert "-      - [agno__github__get_pull_request, {access_token: (sensitive), base_url:" in result.stdout
-    assert "+  - secret_name: github-get-pull-request-access-token" in result.stdout
-    assert "GITHUB_ACCESS_TOKEN_2" in result.stderr and "CRAWLER_API_KEY" in result.stderr
+    assert "-      - [email_user, {sender_email: releases@example.com, sender_passkey: (sensitive)}]" in (
+        result.stdout
+    )
+    assert "+      - [email_user, {sender_email: releases@example.com}]" in result.stdout
+    assert """-          - '{"api_key":"(sensitive)","timeout":60}'""" in result.stdout
+    assert "+  - secret_name: email-user-sender-passkey" in result.stdout
+    assert "EMAIL_SENDER_PASSKEY" in result.stderr and "CRAWLER_API_KEY" in result.stderr
     assert result.stderr.endswith("Dry run: nothing was written.\n")
 
 
@@ -106,7 +110,7 @@ def test_extract_moves_the_credentials_and_says_once_what_to_set(examples: Path)
     result = reconciler("workflows", "extract", flow, "--into", "secrets.yaml", cwd=examples)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("set them wherever reconciler runs") == 1
-    assert result.stdout.count("GITHUB_ACCESS_TOKEN_2") == 2  # the moved line, and the variable to set
+    assert result.stdout.count("EMAIL_SENDER_PASSKEY") == 2  # the moved line, and the variable to set
     assert "secrets.yaml: added 2 secrets" in result.stdout
     written = flow.read_text() + (examples / "secrets.yaml").read_text()
     for value in EXAMPLE_VALUES:
@@ -119,7 +123,7 @@ def test_extract_moves_the_credentials_and_says_once_what_to_set(examples: Path)
     desired.write_text(desired.read_text().replace("  - workflows/*.yaml\n", "  - workflows/**/*.yaml\n"))
     check = reconciler("workflows", "check", "secrets.yaml", cwd=examples)
     assert check.returncode == 0, check.stdout
-    assert check.stderr == "secrets.yaml: 3 workflow files, 10 tool uses: 0 errors, 2 warnings\n"
+    assert check.stderr == "secrets.yaml: 3 workflow files, 11 tool uses: 0 errors, 2 warnings\n"
 
 
 def test_extract_exits_1_when_the_value_is_still_written_elsewhere(tmp_path: Path) -> None:
@@ -143,3 +147,27 @@ def test_errors_are_one_located_line_without_a_traceback(tmp_path: Path) -> None
     assert usage.returncode == 1 and "--into" in usage.stderr
     listing = reconciler("workflows", "--help", cwd=tmp_path)
     assert listing.returncode == 0 and "check" in listing.stdout and "extract" in listing.stdout
+
+
+def test_extract_on_a_file_iointel_wrote_with_its_model_key(tmp_path: Path) -> None:
+    sdk = Path(__file__).resolve().parents[1] / "fixtures" / "workflows" / "sdk"
+    shutil.copy(sdk / "store-creds.yaml", tmp_path / "labeller.yaml")
+    (tmp_path / "readme.yaml").write_text("workflow:\n  - type: sentiment\n")
+    result = reconciler(
+        "workflows", "extract", "labeller.yaml", "readme.yaml", "--into", "s.yaml", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(
+        "readme.yaml:1:1: warning: is in the `workflow:` form of iointel's README"
+    )
+    assert "labeller.yaml:12:3: removed the model API key (api_key) of agent 'triage-bot'" in result.stdout
+    assert "set IO_API_KEY (or OPENAI_API_KEY) wherever the workflows run" in result.stdout
+    assert "GITHUB_ACCESS_TOKEN  for github-list-issues-access-token, github-label-issue-access-token" in (
+        result.stdout
+    )
+    assert "io-v2-" not in (tmp_path / "labeller.yaml").read_text()
+    assert "FAKE" not in result.stdout + result.stderr  # every credential of the fixtures is FAKE...
+    nothing = reconciler("workflows", "extract", "readme.yaml", "--into", "s.yaml", cwd=tmp_path)
+    assert nothing.returncode == 0 and nothing.stderr.endswith(
+        "No inline credentials in 1 workflow file; nothing to do.\n"
+    )
