@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -11,6 +10,7 @@ from reconciler import desired, values
 from reconciler.errors import DesiredFileError
 from reconciler.models import DesiredSecret, DesiredState, Location
 from reconciler.workflows.catalogue import IO_FAMILY, Catalogue, binds, catalogue, family, short_tool, slug
+from reconciler.workflows.files import Walk, repository_root
 from reconciler.workflows.findings import (
     Finding,
     Kind,
@@ -68,26 +68,29 @@ def check(state: DesiredState, *, unused_as_errors: bool = False) -> WorkflowRep
 
 
 def _expand(state: DesiredState) -> tuple[list[Path], list[Finding]]:
+    """The files the globs name, each once; a glob that matches nothing is a warning, one that leaves
+    the repository or walks too far an error."""
     base = Path(state.path).parent
+    walk = Walk(base, repository_root(base))
     paths: list[Path] = []
     seen: set[Path] = set()
     problems: list[Finding] = []
+
+    def problem(index: int, message: str, severity: Severity) -> None:
+        where = desired.locate(Path(state.path), ("workflows", index)) or Location(state.path, 1, 1)
+        problems.append(Finding(where.file, where.line, where.col, message, Kind.PROBLEM, severity))
+
     for index, pattern in enumerate(state.workflows):
-        matches = [base / m for m in sorted(glob.glob(pattern, root_dir=base, recursive=True))]
-        files = [m for m in matches if m.is_file()]
-        if not files:
-            where = desired.locate(Path(state.path), ("workflows", index)) or Location(state.path, 1, 1)
-            problems.append(
-                Finding(
-                    where.file,
-                    where.line,
-                    where.col,
-                    f"workflows glob {shown(pattern)} matches no file (relative to {base}/)",
-                    Kind.PROBLEM,
-                    Severity.WARNING,
-                )
-            )
-        for path in files:
+        matched = walk.match(pattern)
+        if matched.refused:
+            problem(index, f"workflows glob {shown(pattern)} {matched.refused}", Severity.ERROR)
+            continue
+        for reason in matched.skipped:
+            problem(index, f"workflows glob {shown(pattern)}: {reason}", Severity.ERROR)
+        if not matched.files and not matched.skipped:
+            message = f"workflows glob {shown(pattern)} matches no file (relative to {base}/)"
+            problem(index, message, Severity.WARNING)
+        for path in matched.files:
             key = path.resolve()
             if key not in seen:
                 seen.add(key)
