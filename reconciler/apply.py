@@ -15,8 +15,9 @@ from reconciler.models import Action, ApplyReport, Change, Outcome, Plan, Remote
 
 log = logging.getLogger("reconciler.apply")
 
-# Called after each verified write with the change and the secret as read back. A delete is recorded
-# (with None) before it is sent as well: a state must never claim a secret that may already be gone.
+# Called after each verified write with the change and the secret as read back. A delete or a create
+# is recorded (with None) before it is sent as well: a state must never claim a secret that may
+# already be gone, and must know of a create whose answer may be lost.
 Recorder = Callable[[Change, RemoteSecret | None], None]
 Progress = Callable[[int, int], None]
 
@@ -95,7 +96,9 @@ async def execute(
                 # happened: it is verified and recorded like any other, so the state does not lag it.
                 if not await _landed(change, client):
                     blocked.fail(change)
-                    outcomes[index] = Outcome(change, Status.FAILED, str(exc), change.secret_id)
+                    outcomes[index] = Outcome(
+                        change, Status.FAILED, str(exc), change.secret_id, in_doubt=exc.in_doubt
+                    )
                     return None
                 log.info(
                     "%s %r took effect although the server answered an error",
@@ -111,11 +114,12 @@ async def execute(
 
     for phase in sorted({c.phase for c in work}):
         batch = [(i, c) for i, c in enumerate(work) if c.phase == phase]
-        deletes = [c for _, c in batch if c.action is Action.DELETE]
-        if deletes and recorder is not None and not (stop is not None and stop.is_set()):
+        announced = [c for _, c in batch if c.action in (Action.DELETE, Action.CREATE)]
+        if announced and recorder is not None and not (stop is not None and stop.is_set()):
             # Forget first, then delete: killed in between, the state lacks an entry for a secret
             # that still exists (the next plan sees it again) instead of holding one that is gone.
-            for change in deletes:
+            # A create is journaled before it is sent, so that a lost answer is looked for next time.
+            for change in announced:
                 recorder(change, None)
             if checkpoint is not None:
                 checkpoint()

@@ -64,6 +64,13 @@ def validate(files: tuple[Path, ...], offline: bool) -> None:
             continue
         count = len(state.secrets)
         mode = " (offline: references not resolved)" if offline else ""
+        if not offline:
+            from reconciler.drift import ASSUMED_HEAD, ASSUMED_TAIL, exposure
+
+            # Offline there is no value to measure; without an account, io.net's display is assumed.
+            source = "assumed: io.net does not document them"
+            for line in exposure(state.secrets, ASSUMED_HEAD, ASSUMED_TAIL, source):
+                click.echo(f"Warning: {file}: {line}", err=True)
         if state.workflows:
             from reconciler import workflows
 
@@ -319,17 +326,23 @@ def _progress_bar(total: int) -> Callable[[int, int], None] | None:
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option(
+    "--require-state",
+    is_flag=True,
+    help="Exit 1 when there is no state file (a lost CI cache) instead of comparing without one.",
+)
 @common_options
-def drift(file: Path, fmt: str, **opts: Any) -> None:
-    """Report what changed outside reconciler since the last apply. Exit 2 when there is drift."""
+def drift(file: Path, fmt: str, require_state: bool, **opts: Any) -> None:
+    """Report what changed outside reconciler since the last apply, and values older than their
+    max_age. Without a state, every difference from the file. Exit 2 when anything is found."""
     from reconciler import engine
     from reconciler.render import render_drift
 
     settings = _settings(file, opts)
-    result = _await(engine.make_drift(settings, file))
+    result = _await(engine.make_drift(settings, file, require_state=require_state))
     _emit(render_drift(result.plan, fmt, color=settings.color))
     _step_summary(lambda: render_drift(result.plan, "markdown"))
-    if result.plan.drift:
+    if result.plan.drift or result.plan.stale:
         raise click.exceptions.Exit(int(ExitCode.CHANGES))
 
 

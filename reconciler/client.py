@@ -31,7 +31,7 @@ from reconciler.errors import (
     UsageError,
     ValidationApiError,
 )
-from reconciler.models import PatchValue, RemoteSecret, SecretValue
+from reconciler.models import PENDING_CREATE_HOLD_S, PatchValue, RemoteSecret, SecretValue
 
 log = logging.getLogger("reconciler.client")
 
@@ -363,7 +363,8 @@ class Client:
 
         `known_ids` are secrets of that name that existed before, so they are not mistaken for ours.
         When the request may still be in progress on the server (a timeout, 504), it is never sent
-        again: a later listing could not prove it will not land, and a second copy would be a duplicate.
+        again: the account is listed again after 1, 2 and 4 s (as far as --timeout reaches), and a
+        create still missing then is reported in doubt, since a second copy would be a duplicate.
         """
         name = str(body.get("secret_name", ""))
         what = f"creating secret {name!r}"
@@ -375,30 +376,34 @@ class Client:
                 )
             except (ServerError, TransportError) as exc:
                 in_flight = _maybe_in_flight(exc)
+                waits = relist_waits(self.config.timeout) if in_flight else (0.0,)
+                # The server may have acted before failing, or may still: find out instead of guessing.
+                for wait in waits:
+                    if wait:
+                        await self._sleep(wait)
+                    try:
+                        listed = await self.list_secrets()
+                    except ApiError as unknown:
+                        raise type(exc)(
+                            f"{exc}. Whether it was created anyway could not be checked ({unknown}); "
+                            f"{IN_DOUBT_ADVICE}",
+                            exc.status,
+                            in_doubt=True,
+                        ) from unknown
+                    created = [s for s in listed if s.secret_name == name and s.secret_id not in known_ids]
+                    if len(created) == 1:
+                        log.info("%s: the failed request had created it (found by listing)", what)
+                        return created[0]
+                    if len(created) > 1:
+                        ids = ", ".join(s.secret_id for s in created)
+                        raise ConflictError(f"{what}: several secrets named {name!r} exist ({ids})") from exc
                 if in_flight:
-                    # Give a request the server is still working on the time to land before looking.
-                    await self._backoff(attempt + 1, None)
-                # The server may have acted before failing: find out instead of guessing.
-                try:
-                    listed = await self.list_secrets()
-                except ApiError as unknown:
-                    raise type(exc)(
-                        f"{exc}. Whether it was created anyway could not be checked ({unknown}); "
-                        "apply again: the next plan finds it by name if it was",
-                        exc.status,
-                    ) from unknown
-                created = [s for s in listed if s.secret_name == name and s.secret_id not in known_ids]
-                if len(created) == 1:
-                    log.info("%s: the failed request had created it (found by listing)", what)
-                    return created[0]
-                if len(created) > 1:
-                    ids = ", ".join(s.secret_id for s in created)
-                    raise ConflictError(f"{what}: several secrets named {name!r} exist ({ids})") from exc
-                if in_flight:
+                    looked = f" over {sum(waits):g} s" if sum(waits) else ""
                     raise TransportError(
-                        f"{exc}. The server may still create it, so it was not sent again; "
-                        "apply again (the next plan finds it by name)",
+                        f"{exc}. It was not in the account when listed again{looked}, but the server may "
+                        f"still create it, so it was not sent again; {IN_DOUBT_ADVICE}",
                         exc.status,
+                        in_doubt=True,
                     ) from exc
                 attempt += 1
                 if attempt > self.config.max_retries:
@@ -546,6 +551,26 @@ def _page_items(body: Any) -> tuple[list[Any], bool, int | None]:
     raise ServerError(
         "malformed answer from GET /api/v1/secrets/: expected a list or an object with a 'data' list"
     )
+
+
+# Listings after a create that may still be in flight: waits between them, in seconds.
+RELIST_WAITS = (1.0, 2.0, 4.0)
+IN_DOUBT_ADVICE = (
+    "the state keeps it as a pending create, so the next apply looks for the name first and does not "
+    f"send it again within {PENDING_CREATE_HOLD_S // 60} minutes of this attempt. Not guaranteed: that "
+    "the server never creates it later than that, and, if the state file is lost, that the record of it "
+    "survives"
+)
+
+
+def relist_waits(timeout: float) -> tuple[float, ...]:
+    """The waits before each listing that fit within `timeout` in all; at least one listing."""
+    waits: list[float] = []
+    for wait in RELIST_WAITS:
+        if sum(waits) + wait > timeout:
+            break
+        waits.append(wait)
+    return tuple(waits) or (0.0,)
 
 
 def _maybe_in_flight(error: ApiError) -> bool:

@@ -39,6 +39,7 @@ from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler import values
+from reconciler.desired_policy import MAX_AGE_HINT, is_max_age, max_age_hours, schema_accepts
 from reconciler.errors import DesiredFileError, Problem, ReconcilerError
 from reconciler.fsutil import atomic_write
 from reconciler.models import (
@@ -69,8 +70,9 @@ ENTRY_KEYS = (
     "previous_names",
     "protect",
     "secret_id",
+    "max_age",
 )
-TOP_KEYS = ("version", "allow_plaintext", "prune", "workflows", "tool_credentials", "secrets")
+TOP_KEYS = ("version", "allow_plaintext", "prune", "workflows", "tool_credentials", "max_age", "secrets")
 
 # Aliases may share one node many times over; past this many expanded nodes the file is refused,
 # so that a small file cannot make validation walk billions of nodes.
@@ -176,6 +178,7 @@ def load(path: Path, *, resolve: bool = True, environ: Mapping[str, str] | None 
         issues.items = [i for i in issues.items if i[3] == "version"]
         raise DesiredFileError(issues.problems())
     resolved = _check_entries(root, issues, resolve=resolve, base_dir=path.parent, environ=env)
+    _check_max_ages(root, issues)
     if issues:
         raise DesiredFileError(issues.problems())
     return _build_state(root, file, hashlib.sha256(raw).hexdigest(), resolved)
@@ -619,6 +622,7 @@ _ENTRY_RULES: dict[str, Callable[[object], bool]] = {
     "previous_names": _names_ok,
     "protect": _is_bool,
     "secret_id": lambda v: isinstance(v, str) and _UUID_PATTERN.search(v) is not None,
+    "max_age": schema_accepts,
 }
 
 
@@ -655,6 +659,7 @@ _TOP_RULES: dict[str, Callable[[object], bool]] = {
     "prune": _prune_ok,
     "workflows": lambda v: isinstance(v, list) and all(isinstance(w, str) and len(w) >= 1 for w in v),
     "tool_credentials": lambda v: isinstance(v, list) and all(_tool_credential_ok(e) for e in v),
+    "max_age": schema_accepts,
     "secrets": lambda v: v is None or isinstance(v, list),
 }
 
@@ -866,6 +871,8 @@ def _schema_message(error: jsonschema.ValidationError, path: tuple[PathKey, ...]
     if validator == "pattern":
         if field == "secret_id":
             return "must be a UUID such as 0b3e1c4a-2f7d-4c1e-9a8b-5d6f7e8a9b0c"
+        if field == "max_age":
+            return f"must be {MAX_AGE_HINT}, not {_short(instance)}"
         return "does not have the expected form"
     return f"breaks the schema's '{validator}' rule"
 
@@ -1004,6 +1011,21 @@ def _check_ids(entries: list[tuple[int, _Map]], issues: _Issues) -> None:
             seen[canonical] = entry.line
 
 
+def _check_max_ages(root: _Map, issues: _Issues) -> None:
+    """What the schema's pattern lets through but is no max_age: a value ending in a line break."""
+    secrets = root.get("secrets")
+    nodes: list[tuple[_Map, list[PathKey]]] = [(root, [])]
+    if isinstance(secrets, list):
+        nodes += [(e, ["secrets", i]) for i, e in enumerate(secrets) if isinstance(e, _Map)]
+    for node, prefix in nodes:
+        value = node.get("max_age")
+        if schema_accepts(value) and not is_max_age(value):
+            line, col = _value_position(node, "max_age")
+            issues.add(
+                line, col, _path_text([*prefix, "max_age"]), f"must be {MAX_AGE_HINT}, not {_short(value)}"
+            )
+
+
 def _check_defaults(entries: list[tuple[int, _Map]], issues: _Issues) -> None:
     defaults: dict[tuple[object, object], int] = {}
     for index, entry in entries:
@@ -1052,6 +1074,7 @@ def _build_state(root: _Map, file: str, digest: str, resolved: Mapping[int, Secr
         ),
         digest=digest,
         secrets_empty=not raw_secrets,
+        max_age_hours=max_age_hours(root.get("max_age")),
     )
 
 
@@ -1068,6 +1091,7 @@ def _build_secret(entry: _Map, file: str, value: SecretValue | None) -> DesiredS
         # The API reports ids in lower case; a pin written in upper case still matches.
         secret_id=str(uuid.UUID(secret_id)) if isinstance(secret_id, str) else None,
         location=Location(file, entry.line + 1, entry.col + 1),
+        max_age_hours=max_age_hours(entry.get("max_age")),
     )
 
 

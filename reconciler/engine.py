@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler import desired as desired_file
@@ -14,17 +15,18 @@ from reconciler.client import Client, ClientConfig
 from reconciler.diff import desired_essence
 from reconciler.drift import display_consistent
 from reconciler.endpoint import LOCAL, canonical
-from reconciler.errors import PlanError
+from reconciler.errors import PlanError, StateError, UsageError
 from reconciler.models import (
     Action,
     ApplyReport,
     Change,
     DesiredSecret,
     DesiredState,
-    DriftItem,
+    PendingCreate,
     Plan,
     RemoteSecret,
     SecretValue,
+    Status,
     Verdict,
     WorkflowNote,
 )
@@ -61,7 +63,19 @@ def connect(settings: Settings) -> Client:
 
 
 def state_key(settings: Settings) -> state_file.StateKey:
-    return state_file.state_key(settings.environ, settings.api_key or "local")
+    return state_file.state_key(settings.environ, _api_key(settings))
+
+
+def _api_key(settings: Settings) -> str:
+    return settings.api_key or "local"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _timestamp() -> str:
+    return _now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> PlanResult:
@@ -78,27 +92,38 @@ async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> Pla
         raise wanted
     if isinstance(remote, BaseException):
         raise remote
-    view = StateView()
+    options = replace(options, now=_now())
     if current is not None:
-        view = StateView(entries=current.entries, fingerprint=key.fingerprint)
+        state_file.check_account(current, settings.api_url, _api_key(settings), remote)
+        absent = f"no state file at {settings.state_path}" if current.missing else ""
+        view = StateView(current.entries, key.fingerprint, current.pending, absent)
         options = replace(options, protected_ids=current.protected_ids, forgotten_ids=current.forgotten)
     else:
+        view = StateView(absent="--ignore-state")
         # Ignoring the state's fingerprints never drops what it protects from deletion.
         protected, forgotten = state_file.load_guards(settings.state_path)
         options = replace(options, protected_ids=protected, forgotten_ids=forgotten)
     plan = build_plan(wanted, remote, view, options)
-    plan = replace(
-        plan,
-        drift=plan.drift + _added_by_hand(wanted, remote, current, plan),
-        workflows=workflow_notes(wanted),
-    )
+    plan = replace(plan, workflows=workflow_notes(wanted))
     return PlanResult(wanted, remote, current, plan)
 
 
-async def make_drift(settings: Settings, path: Path) -> PlanResult:
+async def make_drift(settings: Settings, path: Path, *, require_state: bool = False) -> PlanResult:
     """What changed outside reconciler. Deletes are what the file asks for, not drift, so prune (and
-    the guards that refuse a large prune) play no part: a scheduled drift run never fails on them."""
-    return await make_plan(settings, path, PlanOptions(prune=False))
+    the guards that refuse a large prune) play no part: a scheduled drift run never fails on them.
+
+    Without a state the account is still compared with the file; --require-state makes that an error.
+    """
+    if require_state:
+        if settings.ignore_state:
+            raise UsageError("--require-state and --ignore-state contradict each other; pass one of them")
+        if not settings.state_path.exists():
+            raise StateError(
+                f"{settings.state_path}: no state file, and --require-state is set. Without it drift cannot "
+                "tell who changed what, nor see a value rewritten with the same visible ends: restore it "
+                "(from the cache that keeps it), or run apply to write one"
+            )
+    return await make_plan(settings, path, PlanOptions(prune=False, for_drift=True))
 
 
 async def import_secrets(
@@ -138,23 +163,21 @@ async def make_saved_plan(settings: Settings, saved: planfile.SavedPlan) -> Plan
     wanted = desired_file.load(saved.desired_path, environ=settings.environ)
     async with connect(settings) as client:
         remote = await client.list_secrets()
+    if current is not None:
+        state_file.check_account(current, settings.api_url, _api_key(settings), remote)
     plan = planfile.rebuild(saved, wanted, remote, key)
+    if current is not None:
+        held = sorted(
+            c.secret_name
+            for c in plan.changes
+            if c.action is Action.CREATE and c.secret_name in current.pending
+        )
+        if held:
+            raise PlanError(
+                f"{saved.path}: refusing to apply, nothing was written: a create of {', '.join(held)} was "
+                "sent by a later run and its answer was lost, so it may still land. Plan again"
+            )
     return PlanResult(wanted, remote, current, plan)
-
-
-def _added_by_hand(
-    wanted: DesiredState, remote: tuple[RemoteSecret, ...], current: state_file.State | None, plan: Plan
-) -> tuple[DriftItem, ...]:
-    """Secrets created outside reconciler under a name the file manages, since state was kept."""
-    if current is None or not current.entries:
-        return ()
-    names = {s.secret_name for s in wanted.secrets}
-    known = set(current.entries)
-    return tuple(
-        DriftItem(s.secret_name, s.secret_id, Verdict.ADDED, "created outside reconciler; not in the state")
-        for s in remote
-        if s.secret_name in names and s.secret_id not in known
-    )
 
 
 def adoptable(result: PlanResult) -> dict[str, DesiredSecret]:
@@ -205,9 +228,15 @@ async def run_apply(
         protected, forgotten = state_file.load_guards(settings.state_path)
         base = state_file.State(settings.state_path, key, forgotten=forgotten, protected=protected)
     journal = state_file.Journal(base)
+    journal.bind(
+        state_file.bind(
+            key, settings.api_url, _api_key(settings), (s.user_id for s in result.remote), base.account
+        )
+    )
     wanted = {s.secret_name: s for s in result.desired.secrets}
     unverified = {d.secret_id for d in result.plan.drift if d.verdict is Verdict.REMOTE_WRITTEN}
     adopted = adoptable(result) if adopt else {}
+    _settle_pending(journal, result, wanted)
 
     for item in result.plan.drift:
         # Gone from the account: the state must stop claiming it; a re-create records the new id.
@@ -236,19 +265,35 @@ async def run_apply(
                 journal.drop(change.secret_id)
             return
         want = wanted.get(change.secret_name)
-        if want is None or after is None:
-            return
         sent = change.patch.get("secret_value")
         value = sent if isinstance(sent, SecretValue) else None
+        if after is None:
+            if change.action is Action.CREATE and want is not None and value is not None:
+                # Journaled before it is sent: if the answer is lost, the next run looks for it.
+                journal.pending_create(
+                    PendingCreate(
+                        change.secret_name,
+                        journal.key.fingerprint(value),
+                        state_file.fields_digest(journal.key, desired_essence(want)),
+                        _timestamp(),
+                    )
+                )
+            return
+        journal.saw_user(after.user_id)
+        if change.action is Action.CREATE:
+            journal.settle(change.secret_name)
+        if want is None:
+            return
+        sent_now = value is not None
         if value is None and after.secret_id in adopted:
             value = want.value
-        _record(journal, want, after, value, after.secret_id in unverified and value is None)
+        _record(journal, want, after, value, after.secret_id in unverified and value is None, sent=sent_now)
 
     if plan_id is not None:
         journal.plan_applied(plan_id)
     journal.flush()
     async with connect(settings) as client:
-        return await execute(
+        report = await execute(
             result.plan,
             client,
             concurrency=settings.concurrency,
@@ -258,6 +303,38 @@ async def run_apply(
             stop=stop,
             account_size=len(result.remote),
         )
+    for outcome in report.outcomes:
+        name = outcome.change.secret_name
+        if outcome.change.action is not Action.CREATE or outcome.status is Status.OK:
+            continue
+        if outcome.in_doubt:
+            journal.in_doubt(name, _timestamp())
+        elif outcome.status is Status.SKIPPED or outcome.secret_id is None:
+            # Never sent, or refused outright: it cannot land later, there is nothing to look for.
+            journal.settle(name)
+    journal.flush()
+    return report
+
+
+def _settle_pending(
+    journal: state_file.Journal, result: PlanResult, wanted: dict[str, DesiredSecret]
+) -> None:
+    """Pending creates the account now answers: our own lost creates (by plan.recovered) are recorded
+    without a write; a name that exists, or that the file no longer lists, has nothing left to find."""
+    for secret_id in result.plan.recovered:
+        remote = next(c.remote for c in result.plan.changes if c.secret_id == secret_id and c.remote)
+        want = wanted[remote.secret_name]
+        _record(journal, want, remote, want.value, False)
+        entry = journal.get(secret_id)
+        if entry is not None:
+            # Our create wrote the value; a write since then leaves it unproven, as after any apply.
+            untouched = remote.updated_at == remote.created_at
+            written_at = remote.created_at if untouched else ""
+            journal.put(replace(entry, value_written_at=written_at, value_unverified=not untouched))
+    present = {s.secret_name for s in result.remote}
+    for name in list(journal.pending):
+        if name in present or name not in wanted:
+            journal.settle(name)
 
 
 def _record(
@@ -266,6 +343,8 @@ def _record(
     after: RemoteSecret,
     value: SecretValue | None,
     unverified: bool,
+    *,
+    sent: bool = False,
 ) -> None:
     entry = state_file.entry_after_write(
         journal.key,
@@ -275,6 +354,7 @@ def _record(
         protect=want.protect,
         unverified=unverified,
         managed=desired_essence(want),
+        sent=sent,
     )
     if entry is not None:
         journal.put(entry)

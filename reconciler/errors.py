@@ -67,9 +67,11 @@ class StateError(ReconcilerError):
 class ApiError(ReconcilerError):
     """The io.net API answered with an error or could not be reached."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, *, in_doubt: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        # The request may still take effect on the server (a create whose answer was lost).
+        self.in_doubt = in_doubt
 
 
 class AuthError(ApiError):

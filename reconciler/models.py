@@ -14,6 +14,9 @@ FieldValue = str | bool | None
 # The fields a desired-state entry can manage besides the value; order is the render order.
 COMPARABLE_FIELDS: tuple[str, ...] = ("secret_name", "tool_name", "tool_arg", "is_default_for_tool")
 SENSITIVE = "(sensitive)"
+# A create whose answer was lost may still land on the server this long after it was sent: until then
+# the name is looked for, never sent again.
+PENDING_CREATE_HOLD_S = 600
 
 
 class SecretValue:
@@ -89,6 +92,8 @@ class DesiredSecret:
     protect: bool = False
     secret_id: str | None = None
     location: Location | None = None
+    # The rotation policy in hours (`max_age`), None when the entry states none.
+    max_age_hours: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ class DesiredState:
     secrets_empty: bool = False
     # `tool_credentials:` of the file: (tool name glob, credential arguments), in file order.
     tool_credentials: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The top-level `max_age` in hours: the policy of every entry that states none.
+    max_age_hours: int | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,25 @@ class StateEntry:
     # Someone wrote the secret after us and nothing proved the value; stays set until re-sent.
     value_unverified: bool = False
     protect: bool = False
+    # The remote `updated_at` of the write that first sent the value now fingerprinted: how old the
+    # value is. Empty when unknown (adopted, or recorded before the state knew it).
+    value_written_at: str = ""
+
+
+@dataclass(frozen=True)
+class PendingCreate:
+    """A create sent whose answer may be lost: recorded before the POST, removed once settled."""
+
+    secret_name: str
+    # Keyed fingerprints of the value and of the other fields sent, never the value.
+    fingerprint: str
+    fields_digest: str
+    # When it was sent (UTC, ISO 8601, this machine's clock).
+    sent_at: str
+    # Its answer was lost while the server may still be working on it (a timeout): held back from
+    # being sent again for PENDING_CREATE_HOLD_S. Otherwise the run ended before the create settled
+    # (killed), and the next run only looks for the name first.
+    in_doubt: bool = False
 
 
 class Action(StrEnum):
@@ -193,6 +219,9 @@ class Verdict(StrEnum):
     FIELDS_CHANGED = "fields_changed"
     DELETED = "deleted_remotely"
     ADDED = "added_remotely"
+    DIFFERS_NO_BASELINE = "differs_no_baseline"
+    MISSING_NO_BASELINE = "missing_no_baseline"
+    STALE = "stale"
 
 
 @dataclass(frozen=True)
@@ -203,7 +232,12 @@ class DriftItem:
     secret_id: str | None
     verdict: Verdict
     detail: str
+    # before: what the account holds (found), after: what the file says; drift reads after -> before.
     fields: tuple[FieldChange, ...] = ()
+    # For `stale`: the value's age in days, and what it is measured from ("value_write": our recorded
+    # write of the value; "updated_at": the remote timestamp, a lower bound since any write moves it).
+    age_days: float | None = None
+    age_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +256,12 @@ class Plan:
     drift: tuple[DriftItem, ...] = ()
     warnings: tuple[str, ...] = ()
     workflows: tuple[WorkflowNote, ...] = ()
+    # Values older than their max_age: findings of `drift`, notes of `plan` (never a change).
+    stale: tuple[DriftItem, ...] = ()
+    # Said once at the top of a drift report when there is no state to compare with.
+    notice: str = ""
+    # Secrets found to be our own creates whose answer was lost: apply records them without a write.
+    recovered: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, int]:
         counts = {a.value: 0 for a in Action}
@@ -252,6 +292,8 @@ class Outcome:
     status: Status
     message: str = ""
     secret_id: str | None = None
+    # A failed write that may still have taken effect (a timed-out create, say).
+    in_doubt: bool = False
 
 
 @dataclass(frozen=True)

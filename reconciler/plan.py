@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from types import MappingProxyType
 
 from reconciler import diff
-from reconciler.drift import value_verdict
+from reconciler.drift import (
+    ValueVerdict,
+    display_consistent,
+    exposure_warnings,
+    parse_time,
+    stale_finding,
+    value_verdict,
+)
 from reconciler.errors import PlanError
 from reconciler.models import (
+    PENDING_CREATE_HOLD_S,
     Action,
     Change,
     DesiredSecret,
@@ -18,6 +27,7 @@ from reconciler.models import (
     DriftItem,
     FieldChange,
     PatchValue,
+    PendingCreate,
     Plan,
     RemoteSecret,
     SecretValue,
@@ -53,6 +63,11 @@ class PlanOptions:
     protected_ids: frozenset[str] = frozenset()
     # Ids the state stopped managing via `forget`: never deleted by prune in this run.
     forgotten_ids: frozenset[str] = frozenset()
+    # The time of the run, for ages and pending creates; None leaves both unjudged (and holds creates).
+    now: datetime | None = None
+    # The plan is made for a drift report: without a baseline, differences are findings of their own,
+    # and a create that may still land is only left out, never refused (drift writes nothing).
+    for_drift: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,21 @@ class StateView:
 
     entries: Mapping[str, StateEntry] = field(default_factory=lambda: MappingProxyType({}))
     fingerprint: Fingerprint | None = None
+    # Creates sent whose answer may be lost, by name.
+    pending: Mapping[str, PendingCreate] = field(default_factory=lambda: MappingProxyType({}))
+    # Why there is no state at all ("no state file at PATH", "--ignore-state"); empty when there is one.
+    absent: str = ""
+
+
+@dataclass(frozen=True)
+class _Matched:
+    """One desired secret's change and what was found about it."""
+
+    change: Change
+    drift: list[DriftItem]
+    # Differences between the account and the file (non-name fields, and a value the display disproves).
+    found: list[FieldChange]
+    verdict: ValueVerdict | None
 
 
 def build_plan(
@@ -82,7 +112,12 @@ def build_plan(
     claimed: dict[str, str] = {}
     changes: list[tuple[int, int, Change]] = []
     drift: list[DriftItem] = []
+    stale: list[DriftItem] = []
+    recovered: list[str] = []
     renamed_from: set[str] = set()
+    known_ids: dict[str, set[str]] = {}
+    for secret_id, known in state.entries.items():
+        known_ids.setdefault(known.secret_name, set()).add(secret_id)
 
     for index, want in enumerate(desired.secrets):
         known_problems = len(problems)
@@ -90,7 +125,19 @@ def build_plan(
         if len(problems) > known_problems:
             continue
         if match is None:
-            changes.append((PHASE_CREATE, index, _create(want)))
+            create = _held_create(want, state, options, problems)
+            if create is not None:
+                changes.append((PHASE_CREATE, index, create))
+                if state.absent and options.for_drift:
+                    drift.append(
+                        DriftItem(
+                            want.secret_name,
+                            None,
+                            Verdict.MISSING_NO_BASELINE,
+                            "in the file but not in the account; without a state it cannot tell whether "
+                            "it was deleted outside reconciler or never created",
+                        )
+                    )
             continue
         owner = claimed.get(match.secret_id)
         if owner is not None:
@@ -101,9 +148,25 @@ def build_plan(
         claimed[match.secret_id] = want.secret_name
         if previous is not None:
             renamed_from.add(previous)
-        change, drift_items = _update(want, match, previous, state, options)
-        drift.extend(drift_items)
-        changes.append((change.phase, index, change))
+        matched = _update(want, match, previous, state, options)
+        drift.extend(matched.drift)
+        drift.extend(_unbaselined(want, match, matched.found, known_ids, state, options))
+        if _recovered(want, match, state):
+            recovered.append(match.secret_id)
+        max_age = want.max_age_hours or desired.max_age_hours
+        if max_age is not None and options.now is not None:
+            new_value = matched.verdict is not None and matched.verdict.verdict is Verdict.DESIRED_CHANGED
+            found = stale_finding(
+                want.secret_name,
+                match,
+                state.entries.get(match.secret_id),
+                now=options.now,
+                max_age_hours=max_age,
+                new_value_planned=new_value,
+            )
+            if found is not None:
+                stale.append(found)
+        changes.append((matched.change.phase, index, matched.change))
 
     if problems:
         raise PlanError("cannot plan:\n  " + "\n  ".join(problems))
@@ -119,7 +182,103 @@ def build_plan(
             f"prune is on with no match globs: it deletes every remote secret not listed in the file "
             f"({len(deletes)} in this plan); use prune: {{match: [GLOB]}} to limit what may be deleted"
         )
-    return Plan(changes=tuple(c for _, _, c in changes), drift=tuple(drift), warnings=tuple(warnings))
+    warnings.extend(exposure_warnings(desired.secrets, remote))
+    return Plan(
+        changes=tuple(c for _, _, c in changes),
+        drift=tuple(drift),
+        warnings=tuple(warnings),
+        stale=tuple(stale),
+        notice=_notice(state.absent),
+        recovered=tuple(recovered),
+    )
+
+
+def _notice(absent: str) -> str:
+    if not absent:
+        return ""
+    return (
+        f"{absent}: the account is compared with the file alone. Every difference is reported, but not "
+        "who made it, and a value rewritten by hand with the same first and last characters cannot be seen"
+    )
+
+
+def _held_create(
+    want: DesiredSecret, state: StateView, options: PlanOptions, problems: list[str]
+) -> Change | None:
+    """The create of `want`, unless an earlier create of that name may still land on the server.
+
+    Its answer was lost, and the name is not in the account yet. Within PENDING_CREATE_HOLD_S of
+    sending it, sending it again could make a duplicate: refused (left out of a drift report).
+    """
+    create = _create(want)
+    pending = state.pending.get(want.secret_name)
+    if pending is None:
+        return create
+    sent = parse_time(pending.sent_at)
+    until = sent + timedelta(seconds=PENDING_CREATE_HOLD_S) if sent is not None else None
+    if not pending.in_doubt or (until is not None and options.now is not None and options.now >= until):
+        lost = "got no answer" if pending.in_doubt else "was left unsettled by a run that did not finish"
+        reason = f"a create sent at {pending.sent_at} {lost}, and the name is not in the account; sent again"
+        return replace(create, reasons=(reason,))
+    if options.for_drift:
+        return None
+    if until is None or options.now is None:
+        when = "until the account shows it"
+    else:
+        minutes = max(1, -(-int((until - options.now).total_seconds()) // 60))
+        when = f"before {until.strftime('%Y-%m-%dT%H:%M:%SZ')} (in {minutes} min)"
+    problems.append(
+        f"{want.secret_name!r}: a create sent at {pending.sent_at} got no answer and may still land on the "
+        f"server; it is not sent again {when}. Apply again then: if it landed, it is recorded without a write"
+    )
+    return None
+
+
+def _unbaselined(
+    want: DesiredSecret,
+    remote: RemoteSecret,
+    found: list[FieldChange],
+    known_ids: Mapping[str, set[str]],
+    state: StateView,
+    options: PlanOptions,
+) -> list[DriftItem]:
+    """Findings about a matched secret the state has no entry for."""
+    if remote.secret_id in state.entries:
+        return []
+    others = sorted(known_ids.get(want.secret_name, set()) - {remote.secret_id})
+    if others:
+        return [
+            DriftItem(
+                want.secret_name,
+                remote.secret_id,
+                Verdict.ADDED,
+                f"created outside reconciler: the state knows this name as {', '.join(others)}",
+                tuple(found),
+            )
+        ]
+    if not options.for_drift or not found:
+        return []
+    return [
+        DriftItem(
+            want.secret_name,
+            remote.secret_id,
+            Verdict.DIFFERS_NO_BASELINE,
+            f"the account differs from the file ({', '.join(f.field for f in found)}); with no state "
+            "for this secret it cannot tell who changed it",
+            tuple(found),
+        )
+    ]
+
+
+def _recovered(want: DesiredSecret, remote: RemoteSecret, state: StateView) -> bool:
+    """Whether `remote` is our own create whose answer was lost: its name is pending, the file's value
+    is the one that was sent, and the display does not disprove it."""
+    pending = state.pending.get(want.secret_name)
+    if pending is None or remote.secret_id in state.entries or want.value is None:
+        return False
+    if state.fingerprint is None or state.fingerprint(want.value) != pending.fingerprint:
+        return False
+    return display_consistent(want.value, remote.display) is not False
 
 
 def _match(
@@ -195,12 +354,14 @@ def _update(
     previous: str | None,
     state: StateView,
     options: PlanOptions,
-) -> tuple[Change, list[DriftItem]]:
+) -> _Matched:
     fields = list(diff.field_changes(want, remote))
     patch: dict[str, PatchValue] = {f.field: f.after for f in fields}
     reasons: list[str] = []
     drift: list[DriftItem] = []
     entry = state.entries.get(remote.secret_id)
+    found = [f for f in fields if f.field != "secret_name"]
+    verdict: ValueVerdict | None = None
 
     if want.value is not None:
         fingerprint = state.fingerprint(want.value) if state.fingerprint and entry else None
@@ -212,16 +373,20 @@ def _update(
             heal=options.heal,
             force=options.force_values,
         )
+        value_row = FieldChange("secret_value", None, None, sensitive=True)
         if verdict.send:
             patch["secret_value"] = want.value
-            fields.append(FieldChange("secret_value", None, None, sensitive=True))
+            fields.append(value_row)
             reasons.append(verdict.reason)
         elif verdict.unverified:
             reasons.append(verdict.reason)
+        if verdict.verdict is Verdict.REMOTE_VALUE_CHANGED:
+            found.append(value_row)
         if verdict.drift:
-            drift.append(DriftItem(want.secret_name, remote.secret_id, verdict.verdict, verdict.reason))
+            rows = (value_row,) if verdict.verdict is Verdict.REMOTE_VALUE_CHANGED else ()
+            drift.append(DriftItem(want.secret_name, remote.secret_id, verdict.verdict, verdict.reason, rows))
     if entry is not None and state.fingerprint is not None:
-        field_edits = [f for f in fields if not f.sensitive and f.field != "secret_name"]
+        field_edits = [f for f in found if not f.sensitive]
         if field_edits and remote.updated_at != entry.updated_at:
             drift.append(
                 DriftItem(
@@ -234,27 +399,26 @@ def _update(
             )
 
     if not patch:
-        return Change(Action.NOOP, want.secret_name, remote.secret_id, remote=remote, phase=PHASE_NOOP), drift
+        noop = Change(Action.NOOP, want.secret_name, remote.secret_id, remote=remote, phase=PHASE_NOOP)
+        return _Matched(noop, drift, found, verdict)
     if previous is not None:
         action, phase = Action.RENAME, PHASE_FREE
         reasons.insert(0, f"renamed from {previous!r} (previous_names); the secret_id is kept")
     else:
         action = Action.UPDATE
         phase = PHASE_FREE if patch.get("is_default_for_tool") is False else PHASE_UPDATE
-    return (
-        Change(
-            action=action,
-            secret_name=want.secret_name,
-            secret_id=remote.secret_id,
-            fields=tuple(fields),
-            patch=MappingProxyType(patch),
-            reasons=tuple(reasons),
-            remote=remote,
-            phase=phase,
-            previous_name=previous,
-        ),
-        drift,
+    change = Change(
+        action=action,
+        secret_name=want.secret_name,
+        secret_id=remote.secret_id,
+        fields=tuple(fields),
+        patch=MappingProxyType(patch),
+        reasons=tuple(reasons),
+        remote=remote,
+        phase=phase,
+        previous_name=previous,
     )
+    return _Matched(change, drift, found, verdict)
 
 
 def _record_state_drift(state: StateView, by_id: Mapping[str, RemoteSecret], drift: list[DriftItem]) -> None:

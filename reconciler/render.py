@@ -101,7 +101,10 @@ class _DriftRow:
     secret_id: str | None
     verdict: str
     detail: str
+    # before: found in the account; after: what the file says.
     fields: tuple[_FieldRow, ...]
+    age_days: float | None = None
+    age_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,9 @@ class _PlanView:
     drift: tuple[_DriftRow, ...]
     warnings: tuple[str, ...]
     workflows: tuple[tuple[str, str], ...] = ()
+    # Values older than their max_age: notes of a plan, findings of a drift report.
+    stale: tuple[_DriftRow, ...] = ()
+    notice: str = ""
 
     def count(self, action: Action) -> int:
         return dict(self.summary).get(action.value, 0)
@@ -194,6 +200,8 @@ def _drift_row(item: DriftItem) -> _DriftRow:
         verdict=item.verdict.value,
         detail=item.detail,
         fields=tuple(_field_row(fc, None) for fc in item.fields),
+        age_days=item.age_days,
+        age_source=item.age_source,
     )
 
 
@@ -204,6 +212,8 @@ def _project_plan(plan: Plan) -> _PlanView:
         drift=tuple(_drift_row(d) for d in plan.drift),
         warnings=tuple(plan.warnings),
         workflows=tuple((note.severity, note.text) for note in plan.workflows),
+        stale=tuple(_drift_row(d) for d in plan.stale),
+        notice=plan.notice,
     )
 
 
@@ -290,12 +300,20 @@ def _change_header(row: _ChangeRow, symbol: str) -> str:
     return f"{symbol} {row.action.value} {_target(row.secret_name, row.previous_name, row.secret_id)}"
 
 
-def _drift_lines(row: _DriftRow) -> list[str]:
+def _drift_lines(row: _DriftRow, mark: str = "!") -> list[str]:
     ident = f" ({_visible(row.secret_id)})" if row.secret_id else ""
-    lines = [f"! {_visible(row.secret_name)}{ident}: {row.verdict}: {_visible(row.detail)}"]
+    lines = [f"{mark} {_visible(row.secret_name)}{ident}: {row.verdict}: {_visible(row.detail)}"]
     for field in row.fields:
-        lines.append(f"    {_field_text(field, None)}")
+        lines.append(f"    {_drift_field_text(field)}")
     return lines
+
+
+def _drift_field_text(row: _FieldRow) -> str:
+    """A field the way it drifted: what the file says, then what was found in the account."""
+    name = _visible(row.field)
+    if row.sensitive:
+        return f"{name}: {SENSITIVE} (the file) → another value (found: its display proves it)"
+    return f"{name}: {_value(row.after, False)} (the file) → {_value(row.before, False)} (found)"
 
 
 def _plan_counts(view: _PlanView) -> str:
@@ -418,6 +436,9 @@ def _plan_text(view: _PlanView, color: bool) -> str:
             first, *rest = _drift_lines(item)
             out.append(_paint(first, _YELLOW, color))
             out.extend(rest)
+    if view.stale:
+        out += ["", "Notes (values older than their max_age; not a change):"]
+        out.extend(line for item in view.stale for line in _drift_lines(item, "-"))
     if view.workflows:
         out += ["", "Workflows (tools and the secrets that cover them):"]
         for severity, text in view.workflows:
@@ -430,13 +451,20 @@ def _fields_json(rows: Sequence[_FieldRow]) -> dict[str, dict[str, JsonScalar]]:
 
 
 def _drift_json(row: _DriftRow) -> dict[str, object]:
-    return {
+    entry: dict[str, object] = {
         "secret_name": row.secret_name,
         "secret_id": row.secret_id,
         "verdict": row.verdict,
         "detail": row.detail,
         "fields": _fields_json(row.fields),
+        # The direction it happened: what the file says, and what was found in the account.
+        "file": {f.field: f.after for f in row.fields},
+        "found": {f.field: f.before for f in row.fields},
     }
+    if row.age_days is not None:
+        entry["age_days"] = row.age_days
+        entry["age_source"] = row.age_source
+    return entry
 
 
 def _plan_json(view: _PlanView) -> dict[str, object]:
@@ -458,6 +486,7 @@ def _plan_json(view: _PlanView) -> dict[str, object]:
         "summary": dict(view.summary),
         "changes": changes,
         "drift": [_drift_json(d) for d in view.drift],
+        "notes": [_drift_json(d) for d in view.stale],
         "warnings": list(view.warnings),
         "workflows": [{"severity": severity, "finding": text} for severity, text in view.workflows],
     }
@@ -512,6 +541,11 @@ def _md_plan_footer(left_out: int, total: int, extras: Sequence[str], source: st
     )
 
 
+def _md_notes(stale: Sequence[_DriftRow]) -> str:
+    lines = [line for item in stale for line in _drift_lines(item, "-")]
+    return "**Notes** (values older than their max_age; not a change)\n\n" + _fenced(lines, "text")
+
+
 def _md_workflows(notes: Sequence[tuple[str, str]]) -> str:
     return "**Workflows**\n\n" + _fenced([f"{_visible(text)}" for _, text in notes], "text")
 
@@ -526,13 +560,14 @@ def _plan_markdown(view: _PlanView, limit: int, source: str) -> str:
     blocks = [_md_change_block(row) for row in ordered]
     warnings = _md_warnings(view.warnings) if view.warnings else ""
     drift = _md_drift(view.drift) if view.drift else ""
+    notes = _md_notes(view.stale) if view.stale else ""
     flows = _md_workflows(view.workflows) if view.workflows else ""
-    whole = "\n\n".join(part for part in (headline, warnings, *blocks, drift, flows) if part)
+    whole = "\n\n".join(part for part in (headline, warnings, *blocks, drift, notes, flows) if part)
     if len(whole) <= limit:
         return whole
 
     total = len(ordered)
-    reserve = len(_md_plan_footer(total, total, ("warnings", "drift", "workflows"), source)) + 2
+    reserve = len(_md_plan_footer(total, total, ("warnings", "drift", "notes", "workflows"), source)) + 2
     budget = limit - reserve
     parts = [headline]
     used = len(headline)
@@ -580,6 +615,8 @@ def _plan_markdown(view: _PlanView, limit: int, source: str) -> str:
             shown += taken
     if drift and not add(drift):
         extras.append("drift")
+    if notes and not add(notes):
+        extras.append("notes")
     if flows and not add(flows):
         extras.append("workflows")
     if shown < total or extras:
@@ -591,28 +628,32 @@ def _plan_markdown(view: _PlanView, limit: int, source: str) -> str:
 
 
 def render_drift(plan: Plan, fmt: str, *, color: bool = False) -> str:
-    """Only the plan's drift, for scheduled runs: `No drift.` or one entry per drifted secret."""
+    """Only the plan's drift and stale values, for scheduled runs: `No drift.` or one entry per
+    finding, after the notice (said once, first) when there was no state to compare with."""
     _check_format(fmt)
     view = _project_plan(plan)
+    found = (*view.drift, *view.stale)
     if fmt == "json":
-        return _dumps({"format_version": FORMAT_VERSION, "drift": [_drift_json(d) for d in view.drift]})
+        items = [_drift_json(d) for d in found]
+        return _dumps({"format_version": FORMAT_VERSION, "notice": view.notice or None, "drift": items})
     if fmt == "markdown":
-        return _drift_markdown(view.drift)
-    if not view.drift:
-        return "No drift."
-    out: list[str] = []
-    for item in view.drift:
+        return _drift_markdown(found, view.notice)
+    out = [_paint(f"Note: {_visible(view.notice)}", _YELLOW, color), ""] if view.notice else []
+    if not found:
+        return "\n".join([*out, "No drift."])
+    for item in found:
         first, *rest = _drift_lines(item)
         out.append(_paint(first, _YELLOW, color))
         out.extend(rest)
-    out += ["", f"Drift found: {_plural(len(view.drift), 'item')}."]
+    out += ["", f"Drift found: {_plural(len(found), 'item')}."]
     return "\n".join(out)
 
 
-def _drift_markdown(drift: Sequence[_DriftRow]) -> str:
+def _drift_markdown(drift: Sequence[_DriftRow], notice: str) -> str:
+    said = f":information_source: {_md_inline(notice)}\n\n" if notice else ""
     if not drift:
-        return "**No drift.**"
-    headline = f":warning: **Drift found:** {_plural(len(drift), 'item')}."
+        return f"{said}**No drift.**"
+    headline = f"{said}:warning: **Drift found:** {_plural(len(drift), 'item')}."
     lines = [line for item in drift for line in _drift_lines(item)]
     return _md_lines_cut(
         headline,

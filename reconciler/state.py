@@ -1,26 +1,31 @@
-"""The state file: keyed fingerprints and watermarks per secret_id, and atomic writes (the apply lock
-is in state_lock)."""
+"""The state file: keyed fingerprints and watermarks per secret_id, the account it belongs to, the
+journal of pending creates, and atomic writes (the apply lock is in state_lock)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
+from reconciler.endpoint import canonical, shown
 from reconciler.errors import StateError
 from reconciler.fsutil import atomic_write
-from reconciler.models import FieldValue, RemoteSecret, SecretValue, StateEntry
+from reconciler.models import FieldValue, PendingCreate, RemoteSecret, SecretValue, StateEntry
 from reconciler.state_lock import lock, temp_prefix
 
 __all__ = ["lock"]  # the apply lock, kept beside the state it guards
 
-FORMAT_VERSION = 1
+# Version 2 adds the account binding, the journal of pending creates and each value's write time;
+# version 1 files are read as they are and written as version 2 on their next save.
+FORMAT_VERSION = 2
+_READABLE = (1, 2)
 STATE_KEY_ENV = "RECONCILER_STATE_KEY"
 _ENTRY_FIELDS = frozenset(StateEntry.__dataclass_fields__)
+_PENDING_FIELDS = frozenset(PendingCreate.__dataclass_fields__) - {"secret_name"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,65 @@ def fields_digest(key: StateKey, fields: Mapping[str, FieldValue]) -> str:
 
 
 @dataclass(frozen=True)
+class Account:
+    """Which account a state belongs to: the canonical API URL, and keyed digests of the account's
+    user_id (empty while no secret has shown it) and of the API key that last wrote the state."""
+
+    api_url: str
+    user: str
+    api_key: str
+
+
+def user_digest(key: StateKey, user_id: str) -> str:
+    return key.digest("user_id:" + user_id)
+
+
+def bind(
+    key: StateKey, api_url: str, api_key: str, user_ids: Iterable[str], previous: Account | None = None
+) -> Account:
+    """The binding to record for this run; an account that shows no user_id keeps the one known."""
+    users = sorted({u for u in user_ids if u})
+    user = user_digest(key, users[0]) if users else ""
+    if not user and previous is not None and previous.api_url == canonical(api_url):
+        user = previous.user
+    return Account(canonical(api_url), user, key.digest("api_key:" + api_key))
+
+
+def check_account(state: State, api_url: str, api_key: str, remote: Iterable[RemoteSecret]) -> None:
+    """Refuse a state written for another endpoint or another account, before anything is planned.
+
+    The account is told by its user_id, so a rotated API key keeps its state. An account that shows
+    no user_id (it is empty) can only be told by the API key; a state with entries is then refused
+    when the key differs, since it may belong to another account.
+    """
+    bound = state.account
+    if bound is None:
+        return
+    configured = canonical(api_url)
+    if bound.api_url != configured:
+        raise StateError(
+            f"{state.path}: the state belongs to {shown(bound.api_url)}, but the API URL is "
+            f"{shown(configured)}; keep one state per endpoint (--state PATH), or point --api-url at "
+            "the state's endpoint"
+        )
+    users = {s.user_id for s in remote if s.user_id}
+    if bound.user and users:
+        if any(hmac.compare_digest(user_digest(state.key, u), bound.user) for u in users):
+            return
+        raise StateError(
+            f"{state.path}: the state belongs to another io.net account than the one this API key "
+            "opens; use that account's key, or this account's own state (--state PATH)"
+        )
+    if not state.entries or hmac.compare_digest(state.key.digest("api_key:" + api_key), bound.api_key):
+        return
+    raise StateError(
+        f"{state.path}: the state was written with another API key, and the account has no secret "
+        "that tells whether it is the same account; use this account's own state (--state PATH), or "
+        "pass --ignore-state if the key was rotated on an emptied account"
+    )
+
+
+@dataclass(frozen=True)
 class State:
     """The whole state file as read; `entries` are keyed by secret_id."""
 
@@ -73,6 +137,12 @@ class State:
     applied_plans: frozenset[str] = frozenset()
     # Secrets the file marked `protect: true`, also those with no entry (never written, no baseline).
     protected: frozenset[str] = frozenset()
+    # None: not bound yet (a new state, or one written by version 1).
+    account: Account | None = None
+    # Creates sent whose answer may be lost, by secret_name.
+    pending: Mapping[str, PendingCreate] = field(default_factory=lambda: MappingProxyType({}))
+    # True when there was no state file to read.
+    missing: bool = False
 
     @property
     def protected_ids(self) -> frozenset[str]:
@@ -85,15 +155,21 @@ def load(path: Path, key: StateKey) -> State:
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return State(path, key)
+        return State(path, key, missing=True)
     except OSError as exc:
         raise StateError(
             f"{path}: cannot read the state file ({exc.strerror}); or pass --ignore-state"
         ) from exc
     try:
         data = json.loads(raw)
-        if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
-            raise ValueError("not a version 1 state file")
+        if not isinstance(data, dict) or data.get("format_version") not in _READABLE:
+            version = data.get("format_version") if isinstance(data, dict) else None
+            if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+                raise StateError(
+                    f"{path}: the state file is format {version}, written by a newer reconciler; this one "
+                    f"reads up to {FORMAT_VERSION}. Upgrade reconciler"
+                )
+            raise ValueError("not a state file")
         if data.get("key_id") != key.key_id:
             written = str(data.get("key_id"))[:32]
             raise StateError(
@@ -110,6 +186,14 @@ def load(path: Path, key: StateKey) -> State:
         forgotten = frozenset(str(x) for x in data.get("forgotten", []))
         applied = frozenset(str(x) for x in data.get("applied_plans", []))
         protected = frozenset(str(x) for x in data.get("protected", []))
+        account = _account(data.get("account"))
+        pending = {}
+        for name, item in (data.get("pending") or {}).items():
+            if set(item) != _PENDING_FIELDS or not isinstance(item["in_doubt"], bool):
+                raise ValueError(f"pending create {name} is malformed")
+            if not all(isinstance(v, str) for k, v in item.items() if k != "in_doubt"):
+                raise ValueError(f"pending create {name} is malformed")
+            pending[str(name)] = PendingCreate(secret_name=str(name), **item)
     except StateError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
@@ -117,7 +201,26 @@ def load(path: Path, key: StateKey) -> State:
             f"{path}: the state file is corrupt ({type(exc).__name__}); restore it from backup, "
             "delete it, or pass --ignore-state"
         ) from exc
-    return State(path, key, MappingProxyType(entries), forgotten, applied, protected)
+    return State(
+        path,
+        key,
+        MappingProxyType(entries),
+        forgotten,
+        applied,
+        protected,
+        account=account,
+        pending=MappingProxyType(pending),
+    )
+
+
+def _account(raw: object) -> Account | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"api_url", "user", "api_key"}:
+        raise ValueError("the account binding is malformed")
+    if not all(isinstance(v, str) for v in raw.values()):
+        raise ValueError("the account binding is malformed")
+    return Account(raw["api_url"], raw["user"], raw["api_key"])
 
 
 def load_guards(path: Path) -> tuple[frozenset[str], frozenset[str]]:
@@ -161,6 +264,11 @@ def save(state: State) -> None:
         "forgotten": sorted(state.forgotten),
         "applied_plans": sorted(state.applied_plans),
         "protected": sorted(state.protected),
+        "account": asdict(state.account) if state.account is not None else None,
+        "pending": {
+            name: {k: v for k, v in asdict(p).items() if k != "secret_name"}
+            for name, p in sorted(state.pending.items())
+        },
     }
     data = (json.dumps(payload, indent=1, sort_keys=True) + "\n").encode()
     try:
@@ -182,11 +290,20 @@ def entry_after_write(
     protect: bool,
     unverified: bool,
     managed: Mapping[str, FieldValue],
+    sent: bool = False,
 ) -> StateEntry | None:
-    """The entry that records a verified write. Without a value sent or known, there is no baseline."""
+    """The entry that records a verified write. Without a value sent or known, there is no baseline.
+
+    `sent`: this write sent `value`. The value's write time moves only when a new value is sent:
+    re-sending the same value (a restore, --force-values) does not make it younger, and neither does
+    a write of other fields or an adoption.
+    """
+    written_at = previous.value_written_at if previous is not None else ""
     if value is not None:
         fingerprint = key.fingerprint(value)
         unverified = False
+        if previous is None or previous.fingerprint != fingerprint:
+            written_at = after.updated_at if sent else ""
     elif previous is not None and previous.fingerprint:
         fingerprint = previous.fingerprint
     else:
@@ -200,6 +317,7 @@ def entry_after_write(
         fields_digest=fields_digest(key, managed),
         value_unverified=unverified,
         protect=protect,
+        value_written_at=written_at,
     )
 
 
@@ -212,6 +330,8 @@ class Journal:
         self._forgotten = set(state.forgotten)
         self._applied = set(state.applied_plans)
         self._protected = set(state.protected_ids)
+        self._account = state.account
+        self._pending = dict(state.pending)
         self._dirty = False
 
     @property
@@ -255,6 +375,37 @@ class Journal:
             self._protected.discard(secret_id)
             self._dirty = True
 
+    def bind(self, account: Account) -> None:
+        if account != self._account:
+            self._account = account
+            self._dirty = True
+
+    def saw_user(self, user_id: str) -> None:
+        """A secret written in this run shows the account's user_id: the binding learns it."""
+        if user_id and self._account is not None and not self._account.user:
+            self.bind(replace(self._account, user=user_digest(self.key, user_id)))
+
+    @property
+    def pending(self) -> Mapping[str, PendingCreate]:
+        return MappingProxyType(self._pending)
+
+    def pending_create(self, pending: PendingCreate) -> None:
+        """Record a create before it is sent: if its answer is lost, the next run looks for it."""
+        self._pending[pending.secret_name] = pending
+        self._dirty = True
+
+    def in_doubt(self, secret_name: str, at: str) -> None:
+        """The create's answer was lost at `at` and it may still land: hold it back from then on."""
+        pending = self._pending.get(secret_name)
+        if pending is not None:
+            self._pending[secret_name] = replace(pending, sent_at=at, in_doubt=True)
+            self._dirty = True
+
+    def settle(self, secret_name: str) -> None:
+        """The create of `secret_name` is known to have landed (and is recorded) or not to have."""
+        if self._pending.pop(secret_name, None) is not None:
+            self._dirty = True
+
     def plan_applied(self, plan_id: str) -> None:
         self._applied.add(plan_id)
         self._dirty = True
@@ -275,6 +426,8 @@ class Journal:
                     frozenset(self._forgotten),
                     frozenset(self._applied),
                     protected=frozenset(self._protected),
+                    account=self._account,
+                    pending=MappingProxyType(dict(self._pending)),
                 )
             )
             self._dirty = False

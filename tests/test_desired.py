@@ -884,6 +884,7 @@ odd = st.one_of(
     st.booleans(),
     st.integers(-1, 2),
     st.sampled_from([1.0, 0.5, "", "x" * 1025, "1", "A\n", f"{UUID}\n", f"x{UUID}", "yes", UUID.upper()]),
+    st.sampled_from(["30d", "0d", "30d\n", "1w", "99999h", "100000h", "7 d", "30"]),
     st.lists(st.sampled_from(["a", "a", "", 1, None]), max_size=3),
     st.sampled_from(
         [
@@ -914,6 +915,7 @@ valid_entries = st.fixed_dictionaries(
         "previous_names": st.lists(names, unique=True, max_size=2),
         "protect": st.booleans(),
         "secret_id": st.sampled_from([UUID, UUID.upper()]),
+        "max_age": st.sampled_from(["12h", "90d", "4w"]),
     },
 )
 valid_documents = st.fixed_dictionaries(
@@ -924,6 +926,7 @@ valid_documents = st.fixed_dictionaries(
             st.booleans(), st.fixed_dictionaries({"match": st.lists(names, min_size=1, max_size=2)})
         ),
         "workflows": st.lists(st.text(min_size=1, max_size=3), max_size=2),
+        "max_age": st.sampled_from(["1h", "30d"]),
         "secrets": st.one_of(st.none(), st.lists(valid_entries, max_size=3)),
     },
 )

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from reconciler.emulator.app import account_id, create_app
 from reconciler.emulator.config import EmulatorConfig
 from reconciler.emulator.masking import mask
+from reconciler.errors import UsageError
 from tests.support.emulator import client_for, inprocess_client
 from tests.support.openapi import (
     SECRET_INFO_FIELDS,
@@ -455,6 +456,20 @@ def test_updated_at_is_strictly_increasing_within_one_clock_tick() -> None:
         assert len({datetime.fromisoformat(s) for s in stamps}) == 6
 
     run(scenario, clock=lambda: 1_750_000_000_000_000)
+
+
+def test_a_clock_offset_backdates_every_write() -> None:
+    now_us = 1_750_000_000_000_000
+
+    async def scenario(_app: FastAPI, client: httpx.AsyncClient) -> None:
+        info = await create(client)
+        stamped = datetime.fromisoformat(info["created_at"])
+        assert stamped == datetime.fromisoformat("2025-06-15T15:06:40+00:00") - timedelta(days=2)
+        assert info["updated_at"] == info["created_at"]
+
+    run(scenario, EmulatorConfig(clock_offset_s=-2 * 86400), clock=lambda: now_us)
+    with pytest.raises(UsageError, match="clock_offset_s"):
+        EmulatorConfig(clock_offset_s=float("nan"))
 
 
 ALL_NULL = {

@@ -183,7 +183,8 @@ def test_text_warnings_and_drift_sections() -> None:
     assert lines[drift_at + 1] == (
         "! linear-key (id-upd): remote_value_changed: display changed since the last apply"
     )
-    assert lines[drift_at + 2] == '    tool_arg: "a" → "b"'
+    # Drift reads the way it happened: from the file's value to the one found.
+    assert lines[drift_at + 2] == '    tool_arg: "b" (the file) → "a" (found)'
 
 
 def test_text_drift_without_changes_still_says_no_changes() -> None:
@@ -276,7 +277,7 @@ def test_text_hostile_names_cannot_control_the_terminal() -> None:
 
 def test_json_shape() -> None:
     doc = json.loads(render_plan(sample_plan(), "json"))
-    assert set(doc) == {"format_version", "summary", "changes", "drift", "warnings", "workflows"}
+    assert set(doc) == {"format_version", "summary", "changes", "drift", "notes", "warnings", "workflows"}
     assert doc["format_version"] == "1"
     assert doc["summary"] == {"create": 1, "update": 1, "rename": 1, "delete": 1, "noop": 1}
     assert [c["action"] for c in doc["changes"]] == ["delete", "create", "update", "rename"]
@@ -310,6 +311,8 @@ def test_json_shape() -> None:
             "verdict": "remote_value_changed",
             "detail": "display changed since the last apply",
             "fields": {"tool_arg": {"before": "a", "after": "b"}},
+            "file": {"tool_arg": "b"},
+            "found": {"tool_arg": "a"},
         }
     ]
     assert doc["warnings"] == list(sample_plan().warnings)
@@ -539,7 +542,7 @@ def test_drift_text() -> None:
     lines = lines_of(render_drift(drift_plan(), "text"))
     assert lines[0] == "! linear-key (id-1): remote_value_changed: display differs from the last apply"
     assert lines[1] == "! gh (id-2): fields_changed: edited on io.net"
-    assert lines[2] == '    tool_arg: "a" → "b"'
+    assert lines[2] == '    tool_arg: "b" (the file) → "a" (found)'
     assert lines[-1] == "Drift found: 2 items."
     assert "create" not in "\n".join(lines)
 
@@ -555,10 +558,60 @@ def test_drift_json() -> None:
     out = render_drift(drift_plan(), "json")
     assert out == render_drift(drift_plan(), "json")
     doc = json.loads(out)
-    assert set(doc) == {"format_version", "drift"}
+    assert set(doc) == {"format_version", "notice", "drift"}
     assert [d["verdict"] for d in doc["drift"]] == ["remote_value_changed", "fields_changed"]
+    # `fields` keeps its meaning (before: the account, after: the plan); file/found say how it drifted.
     assert doc["drift"][1]["fields"] == {"tool_arg": {"before": "a", "after": "b"}}
-    assert json.loads(render_drift(Plan(), "json")) == {"format_version": "1", "drift": []}
+    assert doc["drift"][1]["file"] == {"tool_arg": "b"} and doc["drift"][1]["found"] == {"tool_arg": "a"}
+    assert json.loads(render_drift(Plan(), "json")) == {"format_version": "1", "notice": None, "drift": []}
+
+
+NOTICE = "no state file at s.json: the account is compared with the file alone"
+STALE = DriftItem(
+    "old-key", "id-9", Verdict.STALE, "the value is 40 days old", age_days=40.25, age_source="value_write"
+)
+UNBASELINED = DriftItem(
+    "gh",
+    "id-2",
+    Verdict.DIFFERS_NO_BASELINE,
+    "the account differs from the file (tool_arg, secret_value)",
+    fields=(FieldChange("tool_arg", "token", "access_token"), FieldChange("secret_value", None, None, True)),
+)
+
+
+def test_drift_without_a_state_says_so_once_at_the_top_of_every_format() -> None:
+    plan = Plan(drift=(UNBASELINED,), stale=(STALE,), notice=NOTICE)
+    text = lines_of(render_drift(plan, "text"))
+    assert text[0] == f"Note: {NOTICE}" and sum(NOTICE in line for line in text) == 1
+    assert text[3] == '    tool_arg: "access_token" (the file) → "token" (found)'
+    assert text[4] == (
+        "    secret_value: (sensitive) (the file) → another value (found: its display proves it)"
+    )
+    assert text[-1] == "Drift found: 2 items."
+    markdown = render_drift(plan, "markdown")
+    assert markdown.startswith(":information_source: no state file at s&#46;json&#58;")
+    assert markdown.count("information_source") == 1
+    doc = json.loads(render_drift(plan, "json"))
+    assert doc["notice"] == NOTICE
+    unbaselined, stale = doc["drift"]
+    assert unbaselined["file"] == {"tool_arg": "access_token", "secret_value": "(sensitive)"}
+    assert unbaselined["found"] == {"tool_arg": "token", "secret_value": "(sensitive)"}
+    assert (stale["verdict"], stale["age_days"], stale["age_source"]) == ("stale", 40.25, "value_write")
+    # With nothing to report, the notice still comes first.
+    assert lines_of(render_drift(Plan(notice=NOTICE), "text")) == [f"Note: {NOTICE}", "", "No drift."]
+
+
+def test_a_plan_shows_stale_values_as_notes_never_as_changes_or_drift() -> None:
+    plan = Plan(changes=(noop("old-key", "id-9"),), stale=(STALE,))
+    lines = lines_of(render_plan(plan, "text"))
+    assert lines[0] == "No changes. The account matches the desired state."
+    at = lines.index("Notes (values older than their max_age; not a change):")
+    assert lines[at + 1] == "- old-key (id-9): stale: the value is 40 days old"
+    assert not any(line.startswith("Drift") for line in lines)
+    doc = json.loads(render_plan(plan, "json"))
+    assert doc["drift"] == [] and doc["notes"][0]["age_days"] == 40.25
+    assert doc["summary"]["update"] == 0
+    assert "**Notes**" in render_plan(plan, "markdown")
 
 
 def test_drift_markdown() -> None:

@@ -71,7 +71,10 @@ def recorder(journal: state_file.Journal, wanted: dict[str, DesiredSecret]) -> R
             assert change.secret_id is not None
             journal.drop(change.secret_id)
             return
-        assert after is not None
+        if after is None:
+            # A create announced before it is sent (engine.run_apply journals it as pending).
+            assert change.action is Action.CREATE
+            return
         desired = wanted[change.secret_name]
         sent = change.patch.get("secret_value")
         entry = state_file.entry_after_write(

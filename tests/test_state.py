@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from reconciler import state
 from reconciler.errors import StateError
-from reconciler.models import RemoteSecret, SecretValue, StateEntry
+from reconciler.models import PendingCreate, RemoteSecret, SecretValue, StateEntry
 
 VALUE = "ghp_stateCanary000000000000042"
 DISPLAY = "ghp_****0042"
@@ -70,7 +71,7 @@ def test_state_written_under_another_key_is_reported(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["{not json", "[]", '{"format_version": 9}', '{"format_version": 1, "key_id": "KEY", "secrets": 5}'],
+    ["{not json", "[]", '{"format_version": "9"}', '{"format_version": 1, "key_id": "KEY", "secrets": 5}'],
 )
 def test_corrupt_state_is_a_clear_error_naming_the_file(tmp_path: Path, text: str) -> None:
     path = tmp_path / "state.json"
@@ -123,3 +124,158 @@ def test_lock_refuses_a_live_holder_and_breaks_a_dead_one(tmp_path: Path) -> Non
     )
     with state.lock(path):
         pass
+
+
+# --- format 2: the account binding, pending creates, value write times -------------------------
+
+URL = "https://api.intelligence.io.solutions"
+
+
+def bound(
+    tmp_path: Path, *, user: str = "user-1", api_key: str = "key-1", entries: bool = True
+) -> state.State:
+    k = key()
+    journal = state.Journal(state.State(tmp_path / "state.json", k))
+    journal.bind(state.bind(k, URL + "/api/", api_key, [user] if user else []))
+    if entries:
+        journal.put(StateEntry("id-1", "gh", fingerprint="fp", updated_at="t"))
+    journal.flush()
+    return state.load(tmp_path / "state.json", k)
+
+
+def test_a_rotated_api_key_keeps_the_state_of_its_account(tmp_path: Path) -> None:
+    loaded = bound(tmp_path)
+    assert loaded.account is not None and loaded.account.api_url == URL
+    mine = [RemoteSecret("id-1", "gh", user_id="user-1")]
+    state.check_account(loaded, URL, "key-2", mine)
+    state.check_account(loaded, URL, "key-1", [])  # emptied, same key
+
+
+def test_a_state_of_another_account_or_endpoint_is_refused(tmp_path: Path) -> None:
+    loaded = bound(tmp_path)
+    with pytest.raises(StateError, match=r"another io\.net account") as info:
+        state.check_account(loaded, URL, "key-1", [RemoteSecret("id-9", "x", user_id="user-2")])
+    assert str(loaded.path) in str(info.value) and "user-1" not in str(info.value)
+    other_url = re.escape(f"belongs to {URL}, but the API URL is http://127.0.0.1:8765")
+    with pytest.raises(StateError, match=other_url):
+        state.check_account(loaded, "http://127.0.0.1:8765", "key-1", [])
+    # An empty account cannot show whose it is: another key with entries to lose is refused.
+    with pytest.raises(StateError, match="another API key"):
+        state.check_account(loaded, URL, "key-2", [])
+
+
+def test_a_state_bound_while_the_account_was_empty_learns_its_user(tmp_path: Path) -> None:
+    loaded = bound(tmp_path, user="", entries=False)
+    assert loaded.account is not None and loaded.account.user == ""
+    state.check_account(loaded, URL, "key-2", [RemoteSecret("id-1", "gh", user_id="user-1")])
+    journal = state.Journal(loaded)
+    journal.saw_user("user-1")
+    journal.flush()
+    again = state.load(loaded.path, key())
+    with pytest.raises(StateError, match=r"another io\.net account"):
+        state.check_account(again, URL, "key-1", [RemoteSecret("id-9", "x", user_id="user-2")])
+
+
+def test_a_version_1_state_is_read_and_upgraded_on_its_next_write(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    entry = {
+        "secret_name": "gh",
+        "fingerprint": "fp",
+        "updated_at": "t",
+        "display_digest": "d",
+        "fields_digest": "f",
+        "value_unverified": False,
+        "protect": True,
+    }
+    v1 = {
+        "format_version": 1,
+        "key_id": key().key_id,
+        "key_source": "x",
+        "secrets": {"id-1": entry},
+        "forgotten": ["id-2"],
+        "applied_plans": ["p"],
+        "protected": ["id-1"],
+    }
+    path.write_text(json.dumps(v1))
+    loaded = state.load(path, key())
+    assert loaded.account is None and loaded.entries["id-1"].value_written_at == ""
+    state.check_account(loaded, URL, "any-key", [RemoteSecret("id-1", "gh", user_id="u")])
+    journal = state.Journal(loaded)
+    journal.bind(state.bind(key(), URL, "key-1", ["u"]))
+    journal.flush()
+    data = json.loads(path.read_text())
+    assert data["format_version"] == 2 and data["forgotten"] == ["id-2"] and data["applied_plans"] == ["p"]
+    assert data["secrets"]["id-1"]["protect"] is True and data["account"]["api_url"] == URL
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "key-1" not in path.read_text() and '"u"' not in path.read_text()
+
+
+def test_a_state_from_a_newer_reconciler_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps({"format_version": 3}))
+    with pytest.raises(StateError, match="format 3, written by a newer reconciler"):
+        state.load(path, key())
+
+
+def test_pending_creates_are_journaled_marked_in_doubt_and_settled(tmp_path: Path) -> None:
+    journal = state.Journal(state.State(tmp_path / "state.json", key()))
+    journal.pending_create(PendingCreate("gh", "fp", "fd", "2026-01-01T00:00:00Z"))
+    journal.flush()
+    loaded = state.load(tmp_path / "state.json", key())
+    assert loaded.pending["gh"] == PendingCreate("gh", "fp", "fd", "2026-01-01T00:00:00Z")
+    journal = state.Journal(loaded)
+    journal.in_doubt("gh", "2026-01-01T00:00:09Z")
+    journal.flush()
+    assert state.load(tmp_path / "state.json", key()).pending["gh"].in_doubt
+    journal.settle("gh")
+    journal.flush()
+    assert state.load(tmp_path / "state.json", key()).pending == {}
+
+
+@pytest.mark.parametrize(
+    "bad", [{"fingerprint": "fp"}, {"fingerprint": 1, "fields_digest": "", "sent_at": "", "in_doubt": False}]
+)
+def test_a_malformed_pending_create_is_a_corrupt_state(tmp_path: Path, bad: dict[str, object]) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(
+        json.dumps({"format_version": 2, "key_id": key().key_id, "secrets": {}, "pending": {"x": bad}})
+    )
+    with pytest.raises(StateError, match="corrupt"):
+        state.load(path, key())
+
+
+def test_the_value_write_time_moves_only_when_a_new_value_is_sent() -> None:
+    k = key()
+    first = RemoteSecret("id-1", "gh", updated_at="t1")
+    created = state.entry_after_write(
+        k, None, first, value=SecretValue(VALUE), protect=False, unverified=False, managed={}, sent=True
+    )
+    assert created is not None and created.value_written_at == "t1"
+    later = RemoteSecret("id-1", "gh", updated_at="t2")
+    for value in (None, SecretValue(VALUE)):  # a field write, then the same value re-sent
+        kept = state.entry_after_write(
+            k,
+            created,
+            later,
+            value=value,
+            protect=False,
+            unverified=False,
+            managed={},
+            sent=value is not None,
+        )
+        assert kept is not None and kept.value_written_at == "t1" and kept.updated_at == "t2"
+    rotated = state.entry_after_write(
+        k,
+        created,
+        later,
+        value=SecretValue(VALUE + "x"),
+        protect=False,
+        unverified=False,
+        managed={},
+        sent=True,
+    )
+    assert rotated is not None and rotated.value_written_at == "t2"
+    adopted = state.entry_after_write(
+        k, None, later, value=SecretValue(VALUE), protect=False, unverified=False, managed={}
+    )
+    assert adopted is not None and adopted.value_written_at == ""

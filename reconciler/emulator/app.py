@@ -345,11 +345,12 @@ def _refused(_request: Request, exc: Exception) -> JSONResponse:
 
 def create_app(config: EmulatorConfig, *, clock: Callable[[], int] = wall_clock_us) -> FastAPI:
     """The emulator as an ASGI app; its store opens here, so it also works without lifespan events."""
+    offset_us = round(config.clock_offset_s * 1_000_000)
     store = Store(
         config.db_path,
         quota_bytes=config.quota_bytes,
         unique_names=config.duplicate_names == "reject",
-        clock=clock,
+        clock=(lambda: clock() + offset_us) if offset_us else clock,
     )
     state = EmulatorState(config=config, store=store)
     app = FastAPI(

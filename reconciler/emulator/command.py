@@ -144,6 +144,15 @@ def base_url(host: str, port: int) -> str:
     default=None,
     help="Requests per second per account; beyond it 429 with Retry-After.",
 )
+@click.option(
+    "--clock-offset",
+    "clock_offset_s",
+    type=float,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Shift the clock that stamps created_at/updated_at (negative backdates: secrets look old).",
+)
 @click.option("--inspect", is_flag=True, help="Serve GET /_emulator/requests and POST /_emulator/reset.")
 @click.option(
     "--log-requests/--quiet",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,6 +45,8 @@ class EmulatorConfig:
     rate_limit: float | None = None
     inspect: bool = False
     log_requests: bool = False
+    # Added to the clock that stamps created_at and updated_at; negative backdates every write.
+    clock_offset_s: float = 0.0
 
     def __post_init__(self) -> None:
         # The command validates flags through click; this guards programmatic construction in tests.
@@ -66,6 +69,8 @@ class EmulatorConfig:
             problems.append("fail_rate and fail_after_rate must be within 0..1")
         if self.rate_limit is not None and self.rate_limit <= 0:
             problems.append("rate_limit must be > 0")
+        if not math.isfinite(self.clock_offset_s):
+            problems.append("clock_offset_s must be a finite number of seconds")
         if any(not key for key in self.api_keys):
             problems.append("api_keys must not contain an empty key")
         if problems:

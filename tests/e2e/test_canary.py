@@ -30,12 +30,15 @@ from tools.workflow_fixtures import generate
 pytestmark = pytest.mark.e2e
 
 API_KEY = "api-key-CANARY-9f8e7d6c5b4a"
+OTHER_KEY = "api-key-CANARY-another-account-0010"
 VALUES = {
     "GH": "ghp_CANARY\"quote's\\back-0001",
     "UNI": "ünïcødé-CANARY-ключ-0002",
     "NL": "line1-CANARY\nline2-0003",
     "DOLLAR": "$dollar-${NOT}-CANARY-0004",
     "LONG": "L" * 1000 + "-CANARY-0005",
+    # Short enough that its display shows it whole: the warning names the secret, never the characters.
+    "SHORT": "K9#vQz",
 }
 ROTATED = {"GH": "ghp_CANARYrotated-value-0006"}
 OUTSIDE = "outside-CANARY-by-hand-0007"
@@ -51,10 +54,11 @@ def forms(secret: str) -> set[str]:
     return found
 
 
-FORBIDDEN = sorted({form for value in ALL_VALUES for form in forms(value)} | {API_KEY, STATE_KEY})
+FORBIDDEN = sorted({form for value in ALL_VALUES for form in forms(value)} | {API_KEY, OTHER_KEY, STATE_KEY})
 DESIRED = """
 version: 1
 prune: {match: ["stray-*"]}
+max_age: 1d
 secrets:
   - secret_name: github-token
     secret_value: ${GH}
@@ -70,6 +74,8 @@ secrets:
     protect: true
   - secret_name: long
     secret_value: ${LONG}
+  - secret_name: short
+    secret_value: ${SHORT}
 """
 
 
@@ -90,7 +96,8 @@ def files_clean(root: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def logging_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
     db = tmp_path_factory.mktemp("canary-emu") / "emulator.db"
-    with start_emulator("--inspect", "--log-requests", db_path=db) as running:
+    # Every write is stamped two days ago: with `max_age: 1d` every value is stale.
+    with start_emulator("--inspect", "--log-requests", "--clock-offset", "-172800", db_path=db) as running:
         yield running
 
 
@@ -108,7 +115,8 @@ def test_every_command_keeps_every_secret_out_of_every_output(
     url = logging_emulator.url
     write(tmp_path / "secrets.yaml", DESIRED)
 
-    run("validate", "secrets.yaml", root=tmp_path, url=url)
+    warned = run("validate", "secrets.yaml", root=tmp_path, url=url)
+    assert "'short': io.net's display shows 6 of the value's 6 characters" in warned.stderr
     run("validate", "secrets.yaml", "--offline", root=tmp_path, url=url)
     missing = run("validate", "secrets.yaml", root=tmp_path, url=url, env={"GH": ""}, code=1)
     assert "github-token" in missing.stderr or "GH" in missing.stderr
@@ -117,7 +125,7 @@ def test_every_command_keeps_every_secret_out_of_every_output(
 
     for fmt in ("text", "markdown", "json"):
         shown = run("plan", "secrets.yaml", "-vv", "--format", fmt, root=tmp_path, url=url)
-        assert "(sensitive)" in shown.stdout
+        assert "(sensitive)" in shown.stdout and "6 of the value's 6 characters" in shown.stdout
     run("plan", "secrets.yaml", "-vv", "--out", "plan.json", root=tmp_path, url=url)
     run("apply", "plan.json", "--auto-approve", "-vv", root=tmp_path, url=url)
     run("plan", "secrets.yaml", "-vv", "--detailed-exitcode", root=tmp_path, url=url)
@@ -149,8 +157,22 @@ def test_every_command_keeps_every_secret_out_of_every_output(
         timeout=10,
     ).raise_for_status()
     for fmt in ("text", "markdown", "json"):
-        run("drift", "secrets.yaml", "-vv", "--format", fmt, root=tmp_path, url=url, env=ROTATED, code=2)
+        found = run(
+            "drift", "secrets.yaml", "-vv", "--format", fmt, root=tmp_path, url=url, env=ROTATED, code=2
+        )
+        assert "remote_value_changed" in found.stdout and "stale" in found.stdout
+    # Without a state (a lost cache): every difference from the file, the value's included.
+    for fmt in ("text", "markdown", "json"):
+        lost = run(
+            "drift", "secrets.yaml", "-vv", "--ignore-state", "--format", fmt, root=tmp_path, url=url, code=2
+        )
+        assert "differs_no_baseline" in lost.stdout and "--ignore-state" in lost.stdout
+    gone = ("drift", "secrets.yaml", "--require-state", "--state", "gone.json")
+    run(*gone, root=tmp_path, url=url, code=1)
     run("apply", "secrets.yaml", "--auto-approve", "-vv", root=tmp_path, url=url, env=ROTATED)
+    # A state is refused by another account, whatever the command.
+    for command in ("plan", "drift"):
+        run(command, "secrets.yaml", "-vv", root=tmp_path, url=url, env={"KEY": OTHER_KEY}, code=1)
 
     run("import", "imported.yaml", "-vv", root=tmp_path, url=url)
     run("import", "--dry-run", "-vv", root=tmp_path, url=url)

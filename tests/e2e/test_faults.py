@@ -246,7 +246,7 @@ def test_faults_converge_within_three_applies_without_duplicates(seed: str, tmp_
     summaries: list[dict[str, int]] = []
     converged = False
     history = History()
-    with start_emulator(*FAULTS, "--seed", seed, db_path=db) as faulty:
+    with start_emulator(*FAULTS, "--seed", seed, "--port", calm.port, db_path=db) as faulty:
         for _ in range(3):
             history.see(stored(db, key))
             result = cli(
@@ -318,7 +318,7 @@ def test_413_mid_apply_keeps_what_was_written_names_the_failure_and_a_later_appl
     )
     write(tmp_path / "secrets.yaml", text)
     # Room for the old secret and two of the five new ones (each name + value is 2 + 72 bytes).
-    with start_emulator("--quota-bytes", str(3 * 75 + 10), db_path=db) as tight:
+    with start_emulator("--quota-bytes", str(3 * 75 + 10), "--port", calm.port, db_path=db) as tight:
         result = cli(
             "apply",
             "secrets.yaml",
@@ -347,7 +347,7 @@ def test_413_mid_apply_keeps_what_was_written_names_the_failure_and_a_later_appl
     assert {e["secret_name"] for e in entries.values()} == set(now)  # every write recorded
     assert_state_truthful(tmp_path / ".reconciler" / "state.json", list(now.values()))
 
-    with start_emulator(db_path=db) as roomy:
+    with start_emulator("--port", calm.port, db_path=db) as roomy:
         done = cli(
             "apply", "secrets.yaml", "--auto-approve", cwd=tmp_path, url=roomy.url, key=key, env=values
         )
@@ -420,7 +420,7 @@ def test_sigint_finishes_writes_in_flight_saves_state_and_exits_130(tmp_path: Pa
     assert_state_truthful(tmp_path / ".reconciler" / "state.json", list(now.values()))
     assert not (tmp_path / ".reconciler" / "state.json.lock").exists()
 
-    with start_emulator(db_path=db) as calm:
+    with start_emulator("--port", emu.port, db_path=db) as calm:
         again = cli(
             "apply", "secrets.yaml", "--auto-approve", cwd=tmp_path, url=calm.url, key=key, env=values
         )

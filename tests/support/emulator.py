@@ -56,6 +56,12 @@ class RunningEmulator:
     _stdout: _Drain = field(repr=False)
     _stderr: _Drain = field(repr=False)
 
+    @property
+    def port(self) -> str:
+        """The port it serves on: a restart on the same port and database is the same endpoint, so a
+        state written against one is accepted by the other (the state is bound to the URL)."""
+        return self.url.rsplit(":", 1)[1]
+
     def requests(self) -> list[dict[str, Any]]:
         """The request log (needs --inspect): method, path, query, body_keys, status, user_id, fault."""
         response = httpx.get(f"{self.url}/_emulator/requests", timeout=10)
