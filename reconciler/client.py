@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import html
 import json
 import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -32,6 +30,7 @@ from reconciler.errors import (
     ValidationApiError,
 )
 from reconciler.models import PENDING_CREATE_HOLD_S, PatchValue, RemoteSecret, SecretValue
+from reconciler.redaction import Redactor
 
 log = logging.getLogger("reconciler.client")
 
@@ -67,47 +66,6 @@ class ClientConfig:
 
     def __repr__(self) -> str:
         return f"ClientConfig(api_url={self.api_url!r}, auth_header={self.auth_header!r})"
-
-
-# A server message that repeats this many consecutive characters of a value we sent is withheld whole:
-# servers echo values quoted, escaped or cut short, and no replacement can catch every such form.
-_ECHO_WINDOW = 8
-# Only the start of a server message is ever shown.
-_DETAIL_SHOWN = 300
-WITHHELD = "(withheld: it repeated part of the value sent)"
-
-
-def _echo_forms(secret: str) -> set[str]:
-    """The ways a server may spell `secret` back: as sent, JSON- or repr-escaped, HTML- or URL-encoded."""
-    return {
-        secret,
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        repr(secret)[1:-1],
-        html.escape(secret),
-        quote(secret, safe=""),
-    }
-
-
-def _echoes(text: str, secrets: tuple[str, ...], shown: int) -> bool:
-    """True when the first `shown` characters of `text` overlap a run of _ECHO_WINDOW characters (or all)
-    of any form of a sent value."""
-    if not secrets or not text:
-        return False
-    # An echo reaching into the shown part has a whole window starting there.
-    text = text[: shown + _ECHO_WINDOW]
-    by_width: dict[int, set[str]] = {}
-    for secret in secrets:
-        for form in _echo_forms(secret):
-            width = min(len(form), _ECHO_WINDOW)
-            if width:
-                windows = by_width.setdefault(width, set())
-                windows.update(form[i : i + width] for i in range(len(form) - width + 1))
-    return any(
-        text[i : i + width] in windows
-        for width, windows in by_width.items()
-        for i in range(len(text) - width + 1)
-    )
 
 
 def _encode_body(body: Mapping[str, PatchValue], what: str) -> bytes:
@@ -186,39 +144,19 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _detail(response: httpx.Response, secrets: tuple[str, ...]) -> str:
-    """The server's explanation, shortened; withheld if it repeats anything we sent as a value."""
+def _body_of(response: httpx.Response) -> Any:
     try:
-        body = response.json()
+        return response.json()
     except (ValueError, RecursionError):
-        return ""
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, str):
-        # Checked before shortening: a cut could split an echoed value and hide it from the check.
-        if _echoes(detail, secrets, _DETAIL_SHOWN):
-            return WITHHELD
-        return _printable(detail[:_DETAIL_SHOWN]) + ("…" if len(detail) > _DETAIL_SHOWN else "")
-    if not isinstance(detail, list):
-        return ""
-    parts = []
-    for err in detail[:5]:
-        if not isinstance(err, dict):
-            continue
-        loc = err.get("loc")
-        field = ".".join(str(p) for p in loc[1:]) if isinstance(loc, list) and len(loc) > 1 else ""
-        msg = str(err.get("msg", ""))
-        if _echoes(field, secrets, 100):
-            field, msg = "", WITHHELD
-        elif _echoes(msg, secrets, 200):
-            msg = WITHHELD
-        field, msg = _printable(field[:100]), _printable(msg[:200])
-        parts.append(f"{field}: {msg}" if field else msg)
-    return "; ".join(parts)
+        return None
 
 
-def _printable(text: str) -> str:
-    """One line: a server's control characters and line breaks must not forge output lines."""
-    return "".join(ch if ch.isprintable() else " " for ch in text)
+def _displays_in(body: Any) -> list[str]:
+    """The `display` of every secret in an answer (one secret, a list, or a page of them)."""
+    items = body.get("data", [body]) if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        return []
+    return [i["display"] for i in items if isinstance(i, dict) and isinstance(i.get("display"), str)]
 
 
 class Client:
@@ -232,8 +170,10 @@ class Client:
         app: ASGIApp | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        displays: Iterable[str | None] = (),
     ) -> None:
-        """`app`: an ASGI application served in-process (`--api-url local` passes the emulator's)."""
+        """`app`: an ASGI application served in-process (`--api-url local` passes the emulator's).
+        `displays`: those an earlier client of this run has seen; no error message repeats them."""
         self.config = config
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -253,6 +193,8 @@ class Client:
                 "no io.net API key: set IOINTELLIGENCE_API_KEY (or IO_API_KEY), "
                 "or use --api-url local for the embedded emulator"
             )
+        # Server texts we print never repeat the key or a display, as they never repeat a value.
+        self.redactor = Redactor([key, *(d for d in displays if d)])
         if config.auth_header not in AUTH_HEADERS:
             raise UsageError(f"--auth-header must be one of {', '.join(AUTH_HEADERS)}")
         headers = {"authorization": f"Bearer {key}"} if config.auth_header == "bearer" else {"x-api-key": key}
@@ -410,7 +352,7 @@ class Client:
                     raise
                 await self._backoff(attempt, None)
                 continue
-            return parse_secret(_decode(response, what), f"POST {SECRETS_PATH}")
+            return parse_secret(self._decode(response, what), f"POST {SECRETS_PATH}")
 
     async def update(self, secret_id: str, body: Mapping[str, PatchValue]) -> None:
         name = body.get("secret_name")
@@ -429,7 +371,20 @@ class Client:
         self, method: str, path: str, *, params: Mapping[str, int] | None = None, what: str
     ) -> Any:
         response = await self._send(method, path, params=params, what=what)
-        return _decode(response, what)
+        return self._decode(response, what)
+
+    def _decode(self, response: httpx.Response, what: str) -> Any:
+        try:
+            body = response.json()
+        except (ValueError, RecursionError) as exc:
+            kind = response.headers.get("content-type", "").split(";")[0]
+            raise ServerError(
+                f"{what}: the server answered {response.status_code} with "
+                f"{self.redactor.line(kind, 60) or 'no content type'}, not JSON that can be read"
+            ) from exc
+        for display in _displays_in(body):
+            self.redactor.add(display)
+        return body
 
     async def _send(
         self,
@@ -477,7 +432,8 @@ class Client:
                 if response.status_code == 404 and gone_after_retry and attempt > 0:
                     log.info("%s: already gone after an earlier attempt that failed", what)
                     return response
-                error = _status_error(response, what, secrets, self.config, attempt + 1)
+                detail = self.redactor.detail(_body_of(response), secrets)
+                error = _status_error(response, what, detail, self.config, attempt + 1)
                 delay_hint = _retry_after(response)
                 if response.status_code not in RETRY_STATUSES:
                     raise error
@@ -581,23 +537,12 @@ def _maybe_in_flight(error: ApiError) -> bool:
     return isinstance(cause, httpx.ReadTimeout | httpx.WriteTimeout | TimeoutError)
 
 
-def _decode(response: httpx.Response, what: str) -> Any:
-    try:
-        return response.json()
-    except (ValueError, RecursionError) as exc:
-        kind = _printable(response.headers.get("content-type", "unknown content type").split(";")[0][:60])
-        raise ServerError(
-            f"{what}: the server answered {response.status_code} with {kind or 'no content type'}, "
-            "not JSON that can be read"
-        ) from exc
-
-
 def _status_error(
-    response: httpx.Response, what: str, secrets: tuple[str, ...], config: ClientConfig, attempts: int = 1
+    response: httpx.Response, what: str, detail: str, config: ClientConfig, attempts: int = 1
 ) -> ApiError:
+    """The error for a failed answer; `detail` is the server's explanation, already made safe."""
     tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
     status = response.status_code
-    detail = _detail(response, secrets)
     said = f" (server said: {detail})" if detail else ""
     if status in (401, 403):
         header = "Authorization: Bearer" if config.auth_header == "bearer" else "x-api-key"

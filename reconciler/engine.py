@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,8 +45,9 @@ class PlanResult:
     plan: Plan
 
 
-def connect(settings: Settings) -> Client:
-    """A client for the configured account; `--api-url local` serves the emulator in-process."""
+def connect(settings: Settings, *, displays: Iterable[str | None] = ()) -> Client:
+    """A client for the configured account; `--api-url local` serves the emulator in-process.
+    `displays`: those this run has already listed, never to be repeated by an error message."""
     config = ClientConfig(
         api_url=settings.api_url,
         api_key=settings.api_key,
@@ -54,12 +56,12 @@ def connect(settings: Settings) -> Client:
         concurrency=settings.concurrency,
     )
     if canonical(settings.api_url) != LOCAL:
-        return Client(config)
+        return Client(config, displays=displays)
     from reconciler.emulator.app import create_app
     from reconciler.emulator.config import EmulatorConfig
 
     settings.local_db.parent.mkdir(parents=True, exist_ok=True)
-    return Client(config, app=create_app(EmulatorConfig(db_path=str(settings.local_db))))
+    return Client(config, app=create_app(EmulatorConfig(db_path=str(settings.local_db))), displays=displays)
 
 
 def state_key(settings: Settings) -> state_file.StateKey:
@@ -292,7 +294,8 @@ async def run_apply(
     if plan_id is not None:
         journal.plan_applied(plan_id)
     journal.flush()
-    async with connect(settings) as client:
+    # The displays the plan's listing saw: no error text of this run may repeat them.
+    async with connect(settings, displays=[s.display for s in result.remote]) as client:
         report = await execute(
             result.plan,
             client,

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from reconciler.emulator.app import account_id, create_app, state_of
+from reconciler.emulator.app import ECHO_STATUSES, account_id, create_app, state_of
 from reconciler.emulator.config import EmulatorConfig
 from reconciler.emulator.masking import mask
 from tests.support.emulator import client_for
@@ -73,6 +73,33 @@ def test_fail_after_rate_acts_then_answers_500() -> None:
         assert stored(app) == []
 
     run(scenario, EmulatorConfig(fail_after_rate=1.0, seed=1))
+
+
+def test_fail_echo_rate_repeats_the_key_and_the_displays_without_acting() -> None:
+    async def scenario(app: FastAPI, client: httpx.AsyncClient) -> None:
+        state_of(app).store.create(account_id(KEY), secret_name="n", secret_value=CANARY)
+        display = mask(CANARY)
+        seen = []
+        for _ in range(len(ECHO_STATUSES)):
+            response = await client.post(LIST, json={"secret_name": "m", "secret_value": CANARY})
+            seen.append(response.status_code)
+            if response.status_code == 200:
+                assert KEY in response.headers["content-type"] and response.content == b"not json"
+            else:
+                assert KEY in response.text and display in response.text
+        assert seen == list(ECHO_STATUSES)
+        assert [s.secret_name for s in stored(app)] == ["n"]  # none of them acted
+        log = await client.get("/_emulator/requests")
+        assert {entry["fault"] for entry in log.json()} == {"echo"}
+
+    run(scenario, EmulatorConfig(fail_echo_rate=1.0, inspect=True))
+
+
+def test_an_echo_rate_leaves_a_seeds_other_faults_where_they_were() -> None:
+    plain = _statuses(EmulatorConfig(fail_rate=0.3, seed=42))
+    with_echo = _statuses(EmulatorConfig(fail_rate=0.3, fail_echo_rate=0.2, seed=42))
+    assert [s for s in plain if s != 200] == [s for s, e in zip(with_echo, plain, strict=True) if e != 200]
+    assert with_echo != plain
 
 
 def _statuses(config: EmulatorConfig, count: int = 40) -> list[int]:

@@ -24,6 +24,7 @@ from reconciler.emulator.app import create_app
 from reconciler.emulator.config import EmulatorConfig
 from reconciler.errors import ApiError, ServerError, TransportError, ValidationApiError
 from reconciler.models import SecretValue
+from reconciler.redaction import WITHHELD
 
 T = TypeVar("T")
 URL = "http://127.0.0.1:9"
@@ -385,7 +386,8 @@ def test_an_error_body_echoing_the_value_in_any_form_never_reaches_the_message(
     forms = [
         form(value) for name, form in ECHOES.items() if name not in ("prefix", "suffix", "middle", "body")
     ]
-    leaked = set().union(*(windows(form) for form in forms)) & windows(message)
+    # Our own words for a withheld text are no echo, whatever value happens to contain them.
+    leaked = set().union(*(windows(form) for form in forms)) & windows(message.replace(WITHHELD, "\0"))
     assert not leaked, f"{echo}/{shape}: the message repeats part of the value"
     if not (shape == "padded" and echo == "body"):  # there the value itself starts past the cut
         assert "withheld" in message or "(server said" not in message
@@ -464,3 +466,99 @@ def test_debug_logging_of_every_library_never_shows_the_api_key_or_a_value(
     for text in [caplog.text, *errors, *(repr(r.args) for r in caplog.records)]:
         assert API_KEY not in text
         assert value not in text
+
+
+# Not masked with asterisks, so that only the client's memory of what it listed can catch it.
+PLAIN_DISPLAY = "ghp_xq1234"
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 500])
+@pytest.mark.parametrize("echoed", ["key", "key-json", "key-url", "display", "display-list"])
+def test_an_error_repeating_the_api_key_or_a_listed_display_is_withheld(status: int, echoed: str) -> None:
+    texts = {
+        "key": f"invalid key {API_KEY}",
+        "key-json": json.dumps({"auth": f"Bearer {API_KEY}"}),
+        "key-url": urllib.parse.quote(f"Bearer {API_KEY}", safe=""),
+        "display": f"no secret shown as {PLAIN_DISPLAY}",
+        "display-list": f"{PLAIN_DISPLAY[:4]}{PLAIN_DISPLAY[4:]} exists",
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"data": [secret(display=PLAIN_DISPLAY)]})
+        if echoed == "display-list":
+            body = {"detail": [{"loc": ["body", "tool_name"], "msg": texts[echoed], "type": "x"}]}
+            return httpx.Response(status, json=body)
+        return httpx.Response(status, json={"detail": texts[echoed]})
+
+    async def go() -> str:
+        async with hostile(handler) as client:
+            await client.list_secrets()
+            try:
+                await client.update(SECRET_ID, {"tool_name": "t"})
+            except ApiError as exc:
+                return str(exc)
+        raise AssertionError("the update should have failed")
+
+    message = run(go())
+    assert API_KEY not in message and PLAIN_DISPLAY not in message
+    assert "withheld" in message and f"HTTP {status}" in message
+
+
+def test_displays_listed_by_an_earlier_client_of_the_run_are_withheld_too() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"detail": f"{PLAIN_DISPLAY} is gone"})
+
+    async def go() -> str:
+        config = ClientConfig(api_url=URL, api_key=API_KEY, max_retries=0)
+        client = Client(config, transport=httpx.MockTransport(handler), displays=[PLAIN_DISPLAY, None])
+        async with client:
+            with pytest.raises(ApiError) as info:
+                await client.delete(SECRET_ID)
+        return str(info.value)
+
+    message = run(go())
+    assert PLAIN_DISPLAY not in message and "withheld" in message
+
+
+def test_a_masked_display_never_listed_is_withheld() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"detail": "key sk-a****wxyz is not valid"})
+
+    async def go() -> str:
+        async with hostile(handler) as client:
+            with pytest.raises(ApiError) as info:
+                await client.list_secrets()
+        return str(info.value)
+
+    message = run(go())
+    assert "****" not in message and "withheld" in message
+
+
+def test_a_content_type_repeating_the_api_key_is_withheld() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"<html>", headers={"content-type": f"text/x-{API_KEY}; q=1"})
+
+    async def go() -> str:
+        async with hostile(handler) as client:
+            with pytest.raises(ServerError) as info:
+                await client.list_secrets()
+        return str(info.value)
+
+    message = run(go())
+    assert API_KEY not in message and "withheld" in message
+
+
+def test_credentials_in_the_api_url_are_never_printed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    async def go() -> str:
+        client = hostile(handler, api_url="http://alice:pa55word@127.0.0.1:9/")
+        async with client:
+            with pytest.raises(ApiError) as info:
+                await client.list_secrets()
+        return str(info.value)
+
+    message = run(go())
+    assert "pa55word" not in message and "alice" not in message and "127.0.0.1:9" in message

@@ -121,6 +121,8 @@ class EmulatorState:
     buckets: dict[str, _Bucket] = field(default_factory=dict)
     request_log: deque[dict[str, object]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_LIMIT))
     monotonic: Callable[[], float] = time.monotonic
+    # Which of ECHO_STATUSES the next echo fault answers.
+    echo_turn: int = 0
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.config.seed)
@@ -131,6 +133,7 @@ class EmulatorState:
         self.request_log.clear()
         self.buckets.clear()
         self.rng = random.Random(self.config.seed)
+        self.echo_turn = 0
 
     def retry_after(self, user_id: str) -> int | None:
         """None when the account may make a request now (and counts it), else seconds to wait."""
@@ -191,6 +194,34 @@ def _fault_response(status: int) -> Response:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
+# The statuses an echo fault answers, in turn; 200 carries the key in its Content-Type instead.
+ECHO_STATUSES = (400, 401, 403, 404, 409, 422, 500, 200)
+
+
+def _echo_response(turn: int, credential: str, displays: list[str]) -> Response:
+    """A careless server's error: it repeats the caller's credential and the account's displays."""
+    status = ECHO_STATUSES[turn % len(ECHO_STATUSES)]
+    shown = ", ".join(displays) or "(no secrets)"
+    if status == 200:
+        key = credential.rsplit(maxsplit=1)[-1]
+        return Response(b"not json", status_code=200, media_type=f"application/x-{key}")
+    if status == 422:
+        detail: object = [
+            {"loc": ["body", shown], "msg": f"rejected for {credential}", "type": "value_error"}
+        ]
+    else:
+        detail = f"refused ({credential}); this account holds {shown}"
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def _credential(headers: list[tuple[bytes, bytes]]) -> str:
+    """The credential header as the caller sent it, e.g. "Authorization: Bearer KEY"."""
+    for name, value in headers:
+        if name in AUTH_HEADERS:
+            return f"{name.decode('latin-1')}: {value.decode('latin-1')}"
+    return ""
+
+
 class EmulatorMiddleware:
     """Auth, latency, rate limits, injected faults and the request log, around every /api/ request."""
 
@@ -229,6 +260,13 @@ class EmulatorMiddleware:
             if fail_draw < config.fail_rate:
                 fault = "fail"
                 response = _fault_response((500, 502, 503)[code_draw])
+                status = await _send_response(send, response, scope, replay)
+            elif fail_draw < config.fail_rate + config.fail_echo_rate:
+                # The same draw as --fail-rate: existing seeds meet the same faults with this one off.
+                fault = "echo"
+                displays = [state.secret_info(s)["display"] for s in state.store.all(user_id)]
+                turn, state.echo_turn = state.echo_turn, state.echo_turn + 1
+                response = _echo_response(turn, _credential(scope["headers"]), [str(d) for d in displays])
                 status = await _send_response(send, response, scope, replay)
             else:
                 scope[USER_SCOPE_KEY] = user_id

@@ -139,6 +139,13 @@ def base_url(host: str, port: int) -> str:
     help="Share of successful requests that act, then answer 500.",
 )
 @click.option(
+    "--fail-echo-rate",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Share of requests refused by an error repeating the caller's key and displays (leak tests).",
+)
+@click.option(
     "--rate-limit",
     type=click.FloatRange(min=0.0, min_open=True),
     default=None,

@@ -41,6 +41,8 @@ class EmulatorConfig:
     latency_ms: int = 0
     fail_rate: float = 0.0
     fail_after_rate: float = 0.0
+    # Share of requests refused by an error that repeats the caller's key and the account's displays.
+    fail_echo_rate: float = 0.0
     # None: unlimited. Requests per second per account.
     rate_limit: float | None = None
     inspect: bool = False
@@ -65,8 +67,9 @@ class EmulatorConfig:
             problems.append("quota_bytes must be >= 1")
         if self.latency_ms < 0:
             problems.append("latency_ms must be >= 0")
-        if not (0.0 <= self.fail_rate <= 1.0 and 0.0 <= self.fail_after_rate <= 1.0):
-            problems.append("fail_rate and fail_after_rate must be within 0..1")
+        rates = (self.fail_rate, self.fail_after_rate, self.fail_echo_rate)
+        if not all(0.0 <= rate <= 1.0 for rate in rates):
+            problems.append("fail_rate, fail_after_rate and fail_echo_rate must be within 0..1")
         if self.rate_limit is not None and self.rate_limit <= 0:
             problems.append("rate_limit must be > 0")
         if not math.isfinite(self.clock_offset_s):

@@ -20,6 +20,7 @@ import pytest
 
 from reconciler import engine
 from reconciler import settings as settings_module
+from reconciler.emulator.app import ECHO_STATUSES
 from reconciler.emulator.masking import mask
 from reconciler.errors import ReconcilerError
 from reconciler.plan import PlanOptions
@@ -355,3 +356,75 @@ def test_workflow_credentials_stay_out_of_every_output(
     for path in tmp_path.rglob("*.yaml"):
         text = path.read_text(encoding="utf-8")
         assert not [value for value in WORKFLOW_VALUES if value in text], path
+
+
+# A four-character value is shown whole as its display: only the displays seen in the run (no mask
+# in them to give them away) keep a server's echo of it out of the output.
+TINY = "Wq4z"
+ECHOED = DESIRED + "  - secret_name: tiny\n    secret_value: ${TINY}\n"
+
+
+def test_server_echoes_of_the_key_and_of_displays_are_withheld(tmp_path: Path) -> None:
+    """An emulator whose errors repeat the caller's API key and every display of the account."""
+    write(tmp_path / "secrets.yaml", ECHOED)
+    db = tmp_path / "echo.db"
+    env = {"TINY": TINY}
+    with start_emulator(db_path=db) as calm:
+        run("apply", "secrets.yaml", "--auto-approve", root=tmp_path, url=calm.url, env=env)
+    forbidden = [*FORBIDDEN, TINY]
+    said: list[str] = []
+
+    # Every request refused, each way in turn, before this run has listed a single display.
+    with start_emulator("--inspect", "--fail-echo-rate", "1", db_path=db) as echo:
+        for _ in ECHO_STATUSES:
+            said.append(
+                run("plan", "secrets.yaml", "-vv", root=tmp_path, url=echo.url, env=env, code=1).stderr
+            )
+        assert {r["fault"] for r in echo.requests()} == {"echo"}
+    for status in (400, 401, 403, 404, 409, 422):
+        assert any(f"HTTP {status}" in text and "withheld" in text for text in said), status
+    assert any("answered 200 with (withheld" in text for text in said)
+
+    # Listings that succeed, then writes refused repeating the displays the listing showed. Another
+    # endpoint, so another state file: a state belongs to one.
+    state = ("--state", "echo-state.json")
+    with start_emulator("--inspect", "--fail-echo-rate", "0.25", "--seed", "5", db_path=db) as echo:
+
+        def refused_writes() -> int:
+            return sum(1 for r in echo.requests() if r["method"] == "PATCH" and r["fault"] == "echo")
+
+        # Each format at least once, and on until a write has been refused (a few runs at this rate).
+        formats = itertools.islice(itertools.cycle(("text", "markdown", "json")), 12)
+        for runs, fmt in enumerate(formats):
+            if runs >= 3 and refused_writes():
+                break
+            result = run(
+                "apply",
+                "secrets.yaml",
+                *state,
+                "--auto-approve",
+                "--force-values",
+                "--concurrency",
+                "1",
+                "-vv",
+                "--format",
+                fmt,
+                root=tmp_path,
+                url=echo.url,
+                env=env,
+                code=None,
+            )
+            said.extend([result.stdout, result.stderr])
+        assert refused_writes(), "no write met an echo fault"
+        for command in (
+            ("drift", "secrets.yaml"),
+            ("import", "--dry-run"),
+            ("forget", "secrets.yaml", "long"),
+        ):
+            result = run(*command, *state, "-vv", root=tmp_path, url=echo.url, env=env, code=None)
+            said.extend([result.stdout, result.stderr])
+    assert any("withheld" in text for text in said[len(ECHO_STATUSES) :])
+    for text in said:
+        for secret in forbidden:
+            assert secret not in text
+    files_clean(tmp_path)
