@@ -200,6 +200,8 @@ def plan(file: Path, fmt: str, detailed_exitcode: bool, out: Path | None, **opts
     from reconciler.render import render_plan
 
     settings = _settings(file, opts)
+    if out is not None:
+        planfile.desired_path_for(out, file)
     result = _await(engine.make_plan(settings, file, _plan_options(opts)))
     _emit(render_plan(result.plan, fmt, color=settings.color, source=str(file)))
     _step_summary(lambda: render_plan(result.plan, "markdown", source=str(file)))

@@ -41,7 +41,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from reconciler import values
 from reconciler.desired_policy import MAX_AGE_HINT, is_max_age, max_age_hours, schema_accepts
 from reconciler.errors import DesiredFileError, Problem, ReconcilerError
-from reconciler.fsutil import atomic_write
+from reconciler.fsutil import atomic_write, read_regular
 from reconciler.models import (
     DesiredSecret,
     DesiredState,
@@ -152,13 +152,7 @@ def load(path: Path, *, resolve: bool = True, environ: Mapping[str, str] | None 
     env: Mapping[str, str] = os.environ if environ is None else environ
     path = Path(path)
     file = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise DesiredFileError(
-            [Problem(file, 1, 1, "(file)", f"cannot be read ({reason}); check the path")]
-        ) from None
+    raw = _read(path)
     issues = _Issues(file)
     root, ok = _compose(raw, issues)
     if not ok:
@@ -192,7 +186,7 @@ def locate(path: Path, keys: Sequence[str | int]) -> Location | None:
     """
     path = Path(path)
     try:
-        data = YAML(typ="rt").load(path.read_bytes())
+        data = YAML(typ="rt").load(read_regular(path))
     except (OSError, YAMLError, ValueError, RecursionError):
         return None
     position: tuple[int, int] | None = (0, 0)
@@ -213,6 +207,17 @@ def locate(path: Path, keys: Sequence[str | int]) -> Location | None:
     if position is None:
         return None
     return Location(str(path), position[0] + 1, position[1] + 1)
+
+
+def _read(path: Path) -> bytes:
+    """A YAML file's bytes; a FIFO or a device (which could block or never end) is refused."""
+    try:
+        return read_regular(path)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DesiredFileError(
+            [Problem(str(path), 1, 1, "(file)", f"cannot be read ({reason}); check the path")]
+        ) from None
 
 
 @cache
@@ -1282,13 +1287,7 @@ def read_yaml(path: Path) -> YamlDocument:
     """Read any YAML file into nodes with positions; DesiredFileError when it cannot be read or parsed."""
     path = Path(path)
     file = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise DesiredFileError(
-            [Problem(file, 1, 1, "(file)", f"cannot be read ({reason}); check the path")]
-        ) from None
+    raw = _read(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import json
 import os
-import stat
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import Any
 
 from reconciler.endpoint import canonical, shown
 from reconciler.errors import PlanError, UsageError
-from reconciler.fsutil import atomic_write
+from reconciler.fsutil import atomic_write, read_regular
 from reconciler.models import (
     COMPARABLE_FIELDS,
     Action,
@@ -61,15 +60,11 @@ def detect(path: Path) -> SavedPlan | None:
     mention "reconciler-plan" in a name.
     """
     try:
-        # A FIFO or a device is no plan; opening one could block (the desired loader refuses them).
-        if not stat.S_ISREG(path.stat().st_mode):
-            return None
-        with path.open("rb") as handle:
-            raw = handle.read(4096)
-            if not raw.lstrip().startswith(b"{"):
-                return None
-            raw += handle.read()
+        # A FIFO or a device is no plan, and is not opened as one (the desired loader refuses it).
+        raw = read_regular(path)
     except OSError:
+        return None
+    if not raw.lstrip().startswith(b"{"):
         return None
     try:
         data = json.loads(raw)
@@ -107,6 +102,29 @@ def _field_json(fc: FieldChange) -> dict[str, Any]:
     return {"field": fc.field, "before": fc.before, "after": fc.after}
 
 
+def desired_path_for(out: Path, desired: Path) -> str:
+    """The desired file's path as a plan saved at `out` records it: relative to the plan, and never
+    leaving the plan's directory. Checked before planning, so a bad --out costs no request."""
+    if os.path.abspath(out) == os.path.abspath(desired) or _same_file(out, desired):
+        raise UsageError(
+            f"--out {out} is the desired-state file itself; save the plan beside it (e.g. plan.json)"
+        )
+    relative = os.path.relpath(os.path.abspath(desired), os.path.abspath(out.parent))
+    if relative.split(os.sep)[0] == os.pardir:
+        raise UsageError(
+            f"--out {out}: save the plan in the directory of {desired} or above it; a plan reads "
+            "its desired-state file relative to itself, never from outside its own directory"
+        )
+    return Path(relative).as_posix()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
 def write(
     path: Path,
     plan: Plan,
@@ -115,18 +133,13 @@ def write(
     api_url: str,
 ) -> str:
     """Save `plan` atomically; values appear only as keyed fingerprints. Returns the plan id."""
-    relative = os.path.relpath(os.path.abspath(desired.path), os.path.abspath(path.parent))
-    if relative.split(os.sep)[0] == os.pardir:
-        raise UsageError(
-            f"--out {path}: save the plan in the directory of {desired.path} or above it; a plan reads "
-            "its desired-state file relative to itself, never from outside its own directory"
-        )
+    relative = desired_path_for(path, Path(desired.path))
     plan_id = str(uuid.uuid4())
     payload = {
         "kind": KIND,
         "format_version": FORMAT_VERSION,
         "plan_id": plan_id,
-        "desired": {"path": Path(relative).as_posix(), "digest": desired.digest},
+        "desired": {"path": relative, "digest": desired.digest},
         "state_key_id": key.key_id,
         "api_url": canonical(api_url),
         "summary": plan.summary(),
@@ -169,7 +182,7 @@ def write(
 def read(path: Path) -> SavedPlan:
     """The saved plan at `path`, parsed and its desired path checked; nothing else is touched."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path))
     except (OSError, ValueError, RecursionError) as exc:
         raise UsageError(f"{path}: cannot read the saved plan ({type(exc).__name__})") from None
     if not isinstance(data, dict) or data.get("kind") != KIND:

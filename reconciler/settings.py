@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.endpoint import DEFAULT_API_URL
+from reconciler.endpoint import DEFAULT_API_URL, check_api_url
 from reconciler.errors import UsageError
 
 API_URL_ENV = "RECONCILER_API_URL"
 API_KEY_ENVS = ("IOINTELLIGENCE_API_KEY", "IO_API_KEY")
+# A day: beyond it a wait is a hang, and the timers below cannot represent an infinite one.
+MAX_TIMEOUT_S = 86_400.0
 STATE_DIR = ".reconciler"
+# What an HTTP header can carry as it was typed: printable ASCII. Anything else cannot be sent.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -49,12 +55,20 @@ def resolve(
     env = dict(os.environ if environ is None else environ)
     base = desired_path.parent if desired_path is not None else Path(".")
     url = api_url or env.get(API_URL_ENV) or DEFAULT_API_URL
-    key = next((env[name] for name in API_KEY_ENVS if env.get(name)), "")
+    # Before any file or network work: a bad URL is the user's to fix, not a failure halfway through.
+    check_api_url(url)
+    source, key = next(((name, env[name]) for name in API_KEY_ENVS if env.get(name)), ("", ""))
+    if key and not _HEADER_SAFE.fullmatch(key):
+        # Never the key itself: only what is wrong with it.
+        raise UsageError(
+            f"{source} holds characters an HTTP header cannot carry (non-ASCII, not UTF-8, spaces or "
+            "control characters); set it to the API key exactly as io.net shows it"
+        )
     header = auth_header or env.get("RECONCILER_AUTH_HEADER") or "bearer"
     if concurrency is not None and not 1 <= concurrency <= 64:
         raise UsageError("--concurrency must be between 1 and 64")
-    if timeout is not None and timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds")
+    if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT_S):
+        raise UsageError(f"--timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}")
     if color is None:
         color = is_tty and not env.get("NO_COLOR")
     return Settings(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.errors import ReconcilerError
+from reconciler.fsutil import NotRegularFile, read_regular
 from reconciler.models import SecretValue
 
 # The API's limits on a secret value, in characters.
@@ -218,14 +219,19 @@ def _read_file(path_text: str, base_dir: Path) -> str:
     full = path if path.is_absolute() else base_dir / path
     written, where = _printable(path_text), _printable(str(full))
     try:
-        with full.open("rb") as handle:
-            data = handle.read(_MAX_FILE_BYTES + 1)
+        # Capped, and never a FIFO or a device: `/dev/stdin` or a pipe would wait forever.
+        data = read_regular(full, _MAX_FILE_BYTES)
     except FileNotFoundError:
         raise ValueRefError(f"file {written} not found (looked for {where})") from None
     except IsADirectoryError:
         raise ValueRefError(f"file {written} is a directory ({where}); from_file needs a file") from None
     except PermissionError:
         raise ValueRefError(f"file {written} cannot be read: permission denied ({where})") from None
+    except NotRegularFile:
+        raise ValueRefError(
+            f"file {written} is not a regular file (a FIFO, a device or a socket: {where}); "
+            "from_file reads a file's text"
+        ) from None
     except OSError as exc:
         raise ValueRefError(
             f"file {written} cannot be read: {exc.strerror or type(exc).__name__} ({where})"

@@ -320,3 +320,20 @@ def test_a_value_that_is_not_utf8_is_refused_without_showing_it(tmp_path: Path) 
     with pytest.raises(values.ValueRefError) as info:
         values.resolve("${WEIRD}", base_dir=tmp_path, environ={"WEIRD": undecodable}, allow_plaintext=False)
     assert "UTF-8" in str(info.value) and "abc" not in str(info.value)
+
+
+def test_from_file_refuses_a_fifo_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    message = error_of({"from_file": "pipe"}, tmp_path)
+    assert "file pipe is not a regular file" in message and str(tmp_path / "pipe") in message
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
+def test_from_file_refuses_a_device(device: str, tmp_path: Path) -> None:
+    assert f"file {device} is not a regular file" in error_of({"from_file": device}, tmp_path)
+
+
+def test_from_file_follows_a_link_to_a_regular_file(tmp_path: Path) -> None:
+    (tmp_path / "real").write_text("linked-value\n")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert resolve({"from_file": "link"}, tmp_path) == "linked-value"
