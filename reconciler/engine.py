@@ -167,7 +167,10 @@ async def make_saved_plan(settings: Settings, saved: planfile.SavedPlan) -> Plan
         remote = await client.list_secrets()
     if current is not None:
         state_file.check_account(current, settings.api_url, _api_key(settings), remote)
-    plan = planfile.rebuild(saved, wanted, remote, key)
+        forgotten, protected = current.forgotten, current.protected_ids
+    else:
+        protected, forgotten = state_file.load_guards(settings.state_path)
+    plan = planfile.rebuild(saved, wanted, remote, key, forgotten=forgotten, protected=protected)
     if current is not None:
         held = sorted(
             c.secret_name

@@ -297,6 +297,15 @@ def _match(
             )
             return None, None
         previous = pinned.secret_name if pinned.secret_name != want.secret_name else None
+        holders = [s for s in by_name.get(want.secret_name, []) if s.secret_id != pinned.secret_id]
+        if previous is not None and holders:
+            ids = ", ".join(sorted(s.secret_id for s in holders))
+            problems.append(
+                f"{want.secret_name!r} is pinned to secret_id {want.secret_id} (now named {previous!r}), "
+                f"but another remote secret already has that name ({ids}); renaming would leave two "
+                "secrets with one name: rename or delete the other one first"
+            )
+            return None, None
         return pinned, previous
 
     current = by_name.get(want.secret_name, [])

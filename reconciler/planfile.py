@@ -265,9 +265,13 @@ def rebuild(
     desired: DesiredState,
     remote: tuple[RemoteSecret, ...],
     key: StateKey,
+    *,
+    forgotten: frozenset[str] = frozenset(),
+    protected: frozenset[str] = frozenset(),
 ) -> Plan:
     """The saved plan (already `verify`-ed) as a Plan with values re-resolved, refused unless everything
-    it assumed holds."""
+    it assumed holds: in the account, in the desired file and in the state (`forgotten` and
+    `protected` are the ids it now keeps from deletion)."""
     if desired.digest != saved.desired_digest:
         raise PlanError(
             f"{saved.path}: {desired.path} changed since the plan was made; plan again and review it"
@@ -291,6 +295,19 @@ def rebuild(
             stale.append(f"{name} (no longer exists remotely)")
         elif precondition != _remote_json(current):
             stale.append(f"{name} (changed remotely since the plan)")
+        elif action is Action.DELETE and secret_id in forgotten:
+            stale.append(f"{name} (forgotten since the plan: reconciler no longer manages it)")
+        elif action is Action.DELETE and secret_id in protected:
+            stale.append(f"{name} (protected since the plan)")
+        new_name = item["patch"].get("secret_name") if isinstance(item.get("patch"), dict) else None
+        if current is not None and isinstance(new_name, str) and new_name != current.secret_name:
+            holders = sorted(
+                s.secret_id for s in remote if s.secret_name == new_name and s.secret_id != secret_id
+            )
+            if holders:
+                # Renaming now would leave two secrets with one name.
+                taken = f"another secret, {', '.join(holders)}, took the name since the plan"
+                stale.append(f"{name} (renamed from {current.secret_name}: {taken})")
         patch: dict[str, PatchValue] = {}
         for field, value in dict(item["patch"]).items():
             if isinstance(value, dict) and "fingerprint" in value:

@@ -127,9 +127,20 @@ def test_two_remote_secrets_with_one_managed_name_is_an_error_listing_ids() -> N
 
 
 def test_pinned_id_selects_among_duplicates_and_renames() -> None:
-    plan = build_plan(state(want("gh", secret_id="id-b")), (remote("gh", "id-a"), remote("other", "id-b")))
+    plan = build_plan(state(want("gh", secret_id="id-b")), (remote("gh", "id-a"), remote("gh", "id-b")))
     (change,) = plan.changes
-    assert change.action is Action.RENAME and change.secret_id == "id-b"
+    assert change.action is Action.NOOP and change.secret_id == "id-b"
+    plan = build_plan(state(want("gh", secret_id="id-b")), (remote("other", "id-b"),))
+    (change,) = plan.changes
+    assert change.action is Action.RENAME and change.secret_id == "id-b" and change.previous_name == "other"
+
+
+def test_a_pinned_rename_into_a_name_another_secret_holds_is_a_conflict() -> None:
+    with pytest.raises(PlanError) as info:
+        build_plan(state(want("gh", secret_id="id-b")), (remote("gh", "id-a"), remote("other", "id-b")))
+    message = str(info.value)
+    assert "pinned to secret_id id-b" in message and "'other'" in message and "id-a" in message
+    assert "two secrets with one name" in message
 
 
 def test_pinned_id_missing_remotely_is_an_error() -> None:
