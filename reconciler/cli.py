@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -269,10 +270,11 @@ def apply(
         report = _await(_apply_with_signals(settings, result, adopt, plan_id))
     if nothing_to_do:
         return
-    _step_summary(lambda: render_apply(report, "markdown"))
     if fmt != "json":
         click.echo("")
+    # The report first: the writes happened, and a job summary that cannot be written must not hide them.
     _emit(render_apply(report, fmt, color=settings.color))
+    _step_summary(lambda: render_apply(report, "markdown"))
     if report.interrupted:
         raise click.exceptions.Exit(int(ExitCode.INTERRUPTED))
     if report.failed:
@@ -394,16 +396,33 @@ def _step_summary(markdown: Callable[[], str]) -> None:
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return
-    path = Path(target)
-    used = path.stat().st_size if path.exists() else 0
-    room = STEP_SUMMARY_LIMIT - used - 1
-    if room <= 0:
-        return
-    data = (markdown().rstrip("\n") + "\n").encode()
-    if len(data) > room:
-        note = b"\n\n_(cut: the job summary is limited to 1 MiB)_\n"
-        data = data[: max(0, room - len(note))].decode(errors="ignore").encode() + note
-    with path.open("ab") as handle:
+    try:
+        _append_summary(Path(target), markdown)
+    except OSError as exc:
+        # The report is already printed: a summary that cannot be written is no reason to fail.
+        reason = exc.strerror or type(exc).__name__
+        click.echo(
+            f"Warning: GITHUB_STEP_SUMMARY {target}: cannot write the job summary ({reason})", err=True
+        )
+
+
+def _append_summary(path: Path, markdown: Callable[[], str]) -> None:
+    from reconciler.fsutil import NotRegularFile
+
+    # Non-blocking: a FIFO with no reader fails at once instead of holding the run.
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o644)
+    with os.fdopen(fd, "ab") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(0, "not a regular file", str(path))
+        room = STEP_SUMMARY_LIMIT - info.st_size - 1
+        if room <= 0:
+            return
+        data = (markdown().rstrip("\n") + "\n").encode()
+        if len(data) > room:
+            note = b"\n\n_(cut: the job summary is limited to 1 MiB)_\n"
+            data = data[: max(0, room - len(note))].decode(errors="ignore").encode() + note
         handle.write(data)
 
 

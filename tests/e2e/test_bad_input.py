@@ -170,3 +170,30 @@ def test_a_plan_file_nested_beyond_any_reason_is_one_error(tmp_path: Path) -> No
     )
     result = reconciler("apply", "plan.json", "--auto-approve", cwd=tmp_path)
     refused(result, "plan.json", "nested")
+
+
+@pytest.mark.parametrize("target", ["a-directory", "missing/parent/summary.md", "/proc/version", "a-fifo"])
+def test_a_job_summary_that_cannot_be_written_is_a_warning_after_the_report(
+    target: str, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    (tmp_path / "secrets.yaml").write_text(DESIRED)
+    (tmp_path / "a-directory").mkdir()
+    os.mkfifo(tmp_path / "a-fifo")  # no reader: opening it for writing would wait
+    env = {"GITHUB_STEP_SUMMARY": target if target.startswith("/") else str(tmp_path / target)}
+
+    planned = reconciler(
+        "plan", "secrets.yaml", "--out", "plan.json", cwd=tmp_path, env=env, url=emulator.url
+    )
+    assert planned.returncode == 0, planned.stderr
+    assert "+ create token" in planned.stdout and (tmp_path / "plan.json").exists()
+    applied = reconciler("apply", "plan.json", "--auto-approve", cwd=tmp_path, env=env, url=emulator.url)
+    assert applied.returncode == 0, applied.stderr
+    assert "✓ created token" in applied.stdout and "1 succeeded, 0 failed" in applied.stdout
+    drifted = reconciler("drift", "secrets.yaml", cwd=tmp_path, env=env, url=emulator.url)
+    assert drifted.returncode == 0, drifted.stderr
+    for result in (planned, applied, drifted):
+        warnings = [
+            line for line in result.stderr.splitlines() if line.startswith("Warning: GITHUB_STEP_SUMMARY")
+        ]
+        assert len(warnings) == 1 and "cannot write the job summary" in warnings[0], result.stderr
+    assert not (tmp_path / "missing").exists()
