@@ -301,16 +301,19 @@ async def _apply_with_signals(
         )
         stop.set()
 
-    loop.add_signal_handler(signal.SIGINT, on_sigint)
-    loop.add_signal_handler(signal.SIGTERM, on_sigint)
+    # Removing a loop's handler resets the signal to the system default: what was there comes back.
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        loop.add_signal_handler(sig, on_sigint)
     progress = _progress_bar(len(result.plan.actionable))
     try:
         return await engine.run_apply(
             settings, result, adopt=adopt, plan_id=plan_id, progress=progress, stop=stop
         )
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)
         if progress is not None:
             click.echo("", err=True)
 
@@ -446,8 +449,10 @@ def _run(entry: click.Command, args: list[str] | None) -> int:
         result = entry.main(args=args, prog_name="reconciler", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.Abort:
-        click.echo("Aborted.", err=True)
+    except click.Abort as exc:
+        # click turns Ctrl-C (and SIGTERM, handled alike) into Abort; EOF at a prompt too.
+        stopped = isinstance(exc.__cause__, KeyboardInterrupt)
+        click.echo("Interrupted." if stopped else "Aborted.", err=True)
         return int(ExitCode.INTERRUPTED)
     except click.ClickException as exc:
         # Usage errors exit 1 like every other error; 2 is reserved for "changes present".
