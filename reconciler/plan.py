@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from fnmatch import fnmatchcase
 from types import MappingProxyType
 
-from reconciler import diff
+from reconciler import diff, prune
 from reconciler.drift import (
     ValueVerdict,
     display_consistent,
@@ -42,7 +41,6 @@ PHASE_FREE = 1
 PHASE_UPDATE = 2
 PHASE_CREATE = 3
 PHASE_NOOP = 9
-DEFAULT_MAX_DELETES = 10
 
 Fingerprint = Callable[[SecretValue], str]
 
@@ -56,7 +54,7 @@ class PlanOptions:
     force_values: bool = False
     heal: bool = False
     allow_empty: bool = False
-    # None: at most DEFAULT_MAX_DELETES and never more than half the account; a number given on the
+    # None: at most prune.DEFAULT_MAX_DELETES and never more than half the account; a number given on the
     # command line is the user's explicit confirmation and replaces both guards.
     max_deletes: int | None = None
     # Secrets the state remembers as protected, by id, even if their entry left the file.
@@ -172,16 +170,20 @@ def build_plan(
         raise PlanError("cannot plan:\n  " + "\n  ".join(problems))
 
     _record_state_drift(state, by_id, drift)
-    deletes = _prune(desired, remote, claimed, renamed_from, options)
+    deletes = prune.deletes(
+        desired,
+        remote,
+        claimed,
+        renamed_from,
+        enabled=desired.prune.enabled if options.prune is None else options.prune,
+        allow_empty=options.allow_empty,
+        max_deletes=options.max_deletes,
+        kept_ids=options.protected_ids | options.forgotten_ids,
+        phase=PHASE_DELETE,
+    )
     changes.extend((PHASE_DELETE, i, c) for i, c in enumerate(deletes))
     changes.sort(key=lambda item: (item[0], item[1]))
-    warnings = []
-    if deletes and not desired.prune.match:
-        # The file's `prune: true` or --prune alike: nothing limits what may be deleted but the file.
-        warnings.append(
-            f"prune is on with no match globs: it deletes every remote secret not listed in the file "
-            f"({len(deletes)} in this plan); use prune: {{match: [GLOB]}} to limit what may be deleted"
-        )
+    warnings = [*prune.warnings(desired, remote, claimed, renamed_from, len(deletes))]
     warnings.extend(exposure_warnings(desired.secrets, remote))
     return Plan(
         changes=tuple(c for _, _, c in changes),
@@ -441,66 +443,3 @@ def _record_state_drift(state: StateView, by_id: Mapping[str, RemoteSecret], dri
                     "deleted outside reconciler since the last apply",
                 )
             )
-
-
-def _prune(
-    desired: DesiredState,
-    remote: tuple[RemoteSecret, ...],
-    claimed: Mapping[str, str],
-    renamed_from: set[str],
-    options: PlanOptions,
-) -> list[Change]:
-    enabled = desired.prune.enabled if options.prune is None else options.prune
-    if not enabled:
-        return []
-    if desired.secrets_empty and not options.allow_empty:
-        raise PlanError(
-            f"{desired.path}: prune is on and the file lists no secrets, so every remote secret would be "
-            "deleted; refusing (pass --allow-empty if that is really meant)"
-        )
-
-    def in_scope(name: str) -> bool:
-        return not desired.prune.match or any(fnmatchcase(name, glob) for glob in desired.prune.match)
-
-    protected_names = {s.secret_name for s in desired.secrets if s.protect}
-    previous = {name for s in desired.secrets for name in s.previous_names}
-    deletes: list[Change] = []
-    for secret in sorted(remote, key=lambda s: (s.secret_name, s.secret_id)):
-        if secret.secret_id in claimed or secret.secret_id in options.forgotten_ids:
-            continue
-        if secret.secret_name in previous or secret.secret_name in renamed_from:
-            continue
-        if secret.secret_name in protected_names or secret.secret_id in options.protected_ids:
-            continue
-        if not in_scope(secret.secret_name):
-            continue
-        scope = (
-            f"prune: matches {', '.join(desired.prune.match)}"
-            if desired.prune.match
-            else "prune: not listed in the desired file"
-        )
-        deletes.append(
-            Change(
-                action=Action.DELETE,
-                secret_name=secret.secret_name,
-                secret_id=secret.secret_id,
-                fields=(FieldChange("secret_name", secret.secret_name, None),),
-                reasons=(scope,),
-                remote=secret,
-                phase=PHASE_DELETE,
-            )
-        )
-    limit = DEFAULT_MAX_DELETES if options.max_deletes is None else options.max_deletes
-    if len(deletes) > limit:
-        raise PlanError(
-            f"the plan would delete {len(deletes)} secrets, more than --max-deletes {limit}; "
-            "deletes on io.net are permanent. Check the file, or raise --max-deletes if this is meant"
-        )
-    # Managed: what the file lists plus what prune may touch (the whole account without globs).
-    managed = sum(1 for s in remote if s.secret_id in claimed or in_scope(s.secret_name))
-    if options.max_deletes is None and len(deletes) * 2 > managed:
-        raise PlanError(
-            f"the plan would delete {len(deletes)} of the {managed} secrets it manages (more than half); "
-            "refusing. Check the file, or pass --max-deletes to confirm"
-        )
-    return deletes

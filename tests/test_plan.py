@@ -176,6 +176,37 @@ def test_prune_match_limits_deletes_to_matching_names() -> None:
     assert [c.secret_name for c in plan.changes if c.action is Action.DELETE] == ["ci-old"]
 
 
+@pytest.mark.parametrize("glob", ["*", "**"])
+def test_a_prune_glob_of_only_stars_warns_as_prune_true_does(glob: str) -> None:
+    desired = state(want("gh"), prune=Prune(enabled=True, match=("ci-*", glob)))
+    remotes = (remote("gh", "1"), remote("ci-old", "2"), remote("prod-db", "3"))
+    plan = build_plan(desired, remotes, options=PlanOptions(max_deletes=2))
+    assert [c.secret_name for c in plan.changes if c.action is Action.DELETE] == ["ci-old", "prod-db"]
+    (warning,) = plan.warnings
+    assert f"match: [ci-*, {glob}]" in warning and "as prune: true does" in warning and "(2 in" in warning
+
+
+def test_prune_globs_matching_every_unlisted_name_warn() -> None:
+    desired = state(
+        want("gh"), want("new", previous_names=("old",)), prune=Prune(enabled=True, match=("*-*",))
+    )
+    remotes = (remote("gh", "1"), remote("old", "o"), remote("ci-a", "2"), remote("prod-db", "3"))
+    plan = build_plan(desired, remotes, options=PlanOptions(max_deletes=2))
+    (warning,) = plan.warnings
+    assert "matches every remote secret the file does not list (2)" in warning and "2 are deleted" in warning
+
+
+def test_narrow_prune_globs_do_not_warn() -> None:
+    desired = state(want("gh"), prune=Prune(enabled=True, match=("ci-*",)))
+    # One unlisted name only, or names the globs leave alone: the globs do limit something.
+    assert build_plan(desired, (remote("gh", "1"), remote("ci-a", "2"))).warnings == ()
+    remotes = (remote("gh", "1"), remote("ci-a", "2"), remote("ci-b", "3"), remote("db", "4"))
+    plan = build_plan(desired, remotes, options=PlanOptions(max_deletes=2))
+    assert plan.summary()["delete"] == 2 and plan.warnings == ()
+    # Nothing to delete, nothing to warn about.
+    assert build_plan(desired, (remote("gh", "1"), remote("db", "4"))).warnings == ()
+
+
 def test_state_remembered_protection_survives_the_entry_leaving_the_file() -> None:
     plan = build_plan(
         state(want("gh"), want("a"), want("b")),
