@@ -7,8 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from reconciler.desired import MAX_NAME_CHARS
 from reconciler.models import RemoteSecret
 from reconciler.values import suggested_env_name
+
+_SHOWN_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,10 @@ def select(
         name = secret.secret_name
         if names and not any(fnmatchcase(name, glob) for glob in names):
             continue
+        unwritable = _unwritable(name)
+        if unwritable:
+            skipped.append(f"{_shown(name)} ({secret.secret_id}): {unwritable}; manage it by hand, if at all")
+            continue
         if name in managed:
             skipped.append(f"{name}: already in the file")
             continue
@@ -65,3 +72,26 @@ def _unique(variable: str, used: set[str]) -> str:
         candidate, n = f"{variable}_{n}", n + 1
     used.add(candidate)
     return candidate
+
+
+def _unwritable(name: str) -> str | None:
+    """Why a remote name cannot become an entry of the desired file, or None when it can."""
+    if not name:
+        return "the name is empty"
+    if len(name) > MAX_NAME_CHARS:
+        return f"the name is {len(name)} characters long, more than a desired file takes ({MAX_NAME_CHARS})"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the name is not valid UTF-8 text"
+    if not name.isprintable():
+        # Line breaks (U+0085, U+2028) and control characters do not survive a YAML file and a review.
+        odd = next(ch for ch in name if not ch.isprintable())
+        return f"the name holds an invisible or control character (U+{ord(odd):04X})"
+    return None
+
+
+def _shown(name: str) -> str:
+    """A remote name as it may be printed on one line: escaped when needed, cut when long."""
+    text = name if name.isprintable() else ascii(name)[1:-1]
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"

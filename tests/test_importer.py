@@ -47,3 +47,15 @@ def test_duplicate_remote_names_are_reported_not_guessed() -> None:
 def test_colliding_variable_names_are_made_unique() -> None:
     found = select([RemoteSecret("1", "gh-token"), RemoteSecret("2", "gh.token")], managed=set())
     assert [v for v, _ in found.variables] == ["GH_TOKEN", "GH_TOKEN_2"]
+
+
+def test_names_no_desired_file_can_hold_are_skipped_with_a_reason_and_the_rest_imported() -> None:
+    odd = ["a\x85b", "\ud800x", "", "n" * 1025, "tab\there", "line\u2028break"]
+    remote = [RemoteSecret(str(i), name) for i, name in enumerate(["ok-one", *odd, "ok-two"])]
+    found = select(remote, managed=set())
+    assert [e["secret_name"] for e in found.entries] == ["ok-one", "ok-two"]
+    assert len(found.skipped) == len(odd)
+    reasons = "\n".join(found.skipped)
+    for words in ("U+0085", "not valid UTF-8", "empty", "1025 characters", "U+0009", "U+2028"):
+        assert words in reasons
+    assert all(reason.isprintable() and len(reason) < 200 for reason in found.skipped)

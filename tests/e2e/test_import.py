@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from reconciler import desired
 from tests.e2e.test_plan_apply import CANARIES, DISPLAYS, emu, reconciler
 from tests.support.emulator import RunningEmulator
 
@@ -83,3 +88,49 @@ def test_import_into_a_new_file(emu: RunningEmulator, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert reconciler("validate", "new.yaml", "--offline", url=emu.url, cwd=tmp_path).returncode == 0
     assert "${GITHUB_TOKEN}" in (tmp_path / "new.yaml").read_text()
+
+
+ODD_NAMES = ["a\x85b", "\ud800x", "", "n" * 1025]
+
+
+class OddNames(BaseHTTPRequestHandler):
+    """A server whose account holds names no desired file can take, between two ordinary ones."""
+
+    def do_GET(self) -> None:
+        names = ["ok-one", *ODD_NAMES, "ok-two"]
+        data = [
+            {
+                "secret_id": f"00000000-0000-4000-8000-00000000000{i}",
+                "secret_name": name,
+                "display": "abcd****",
+            }
+            for i, name in enumerate(names)
+        ]
+        body = json.dumps({"data": data}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+def test_import_skips_names_it_cannot_write_and_imports_the_rest(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OddNames)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = reconciler("import", "secrets.yaml", url=url, cwd=tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 0, result.stderr
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == len(ODD_NAMES)
+    for words in ("U+0085", "not valid UTF-8", "empty", "1025 characters"):
+        assert any(words in line for line in skipped), words
+    assert "Imported 2 secrets" in result.stdout
+    loaded = desired.load(tmp_path / "secrets.yaml", resolve=False)
+    assert [s.secret_name for s in loaded.secrets] == ["ok-one", "ok-two"]
