@@ -177,3 +177,28 @@ def test_a_database_of_another_schema_version_is_refused(tmp_path: Path) -> None
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(UsageError, match="schema 99"):
         Store(str(path))
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_the_database_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    db = tmp_path / "dir" / "emulator.db"
+    store = Store(str(db))
+    store.create("u", secret_name="n", secret_value="plain-text-value")
+    assert {path.name: mode(path) for path in db.parent.iterdir()} == {
+        "emulator.db": 0o600,
+        "emulator.db-wal": 0o600,
+        "emulator.db-shm": 0o600,
+    }
+    store.close()
+
+
+def test_a_database_left_readable_by_others_is_made_private(tmp_path: Path) -> None:
+    db = tmp_path / "emulator.db"
+    Store(str(db)).close()
+    for path in tmp_path.iterdir():
+        path.chmod(0o644)
+    Store(str(db)).close()
+    assert [(p.name, mode(p)) for p in tmp_path.iterdir() if mode(p) != 0o600] == []

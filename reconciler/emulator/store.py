@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -93,6 +94,16 @@ class StoredSecret:
         return size_of(self.secret_name, self.secret_value)
 
 
+def _private(path: str) -> None:
+    """The database holds secret values in plain text: it (and the WAL and shared-memory files SQLite
+    creates with its mode) is readable by its owner only, also when an older run left it wider open."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for file in (path, f"{path}-wal", f"{path}-shm"):
+        with suppress(FileNotFoundError):
+            if os.stat(file).st_mode & 0o077:
+                os.chmod(file, 0o600)
+
+
 def _from_row(row: Row) -> StoredSecret:
     return StoredSecret(
         seq=row[0],
@@ -135,6 +146,7 @@ class Store:
         try:
             if path != MEMORY_DB:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _private(path)
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             try:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]

@@ -13,6 +13,7 @@ import pytest
 
 from reconciler.emulator.app import account_id
 from reconciler.emulator.masking import mask
+from tests.support import cli
 from tests.support.emulator import RunningEmulator, running_emulator, start_emulator, stored_values
 from tests.support.openapi import validate_response
 
@@ -149,3 +150,25 @@ def test_log_requests_goes_to_stderr_without_secrets(tmp_path: Path) -> None:
     for secret in (CANARY, mask(CANARY), KEY):
         assert secret not in err
     assert emulator.stdout() == ""
+
+
+def test_the_database_of_values_is_private_to_its_owner(tmp_path: Path) -> None:
+    """The emulator's own file, and the one `--api-url local` keeps beside the desired file."""
+    db = tmp_path / "served" / "emulator.db"
+    with running_emulator(db_path=db) as served, client(served) as http:
+        http.post(LIST, json={"secret_name": "n", "secret_value": CANARY}).raise_for_status()
+        assert {p.name: p.stat().st_mode & 0o777 for p in db.parent.iterdir()} == {
+            "emulator.db": 0o600,
+            "emulator.db-wal": 0o600,
+            "emulator.db-shm": 0o600,
+        }
+
+    (tmp_path / "secrets.yaml").write_text(
+        "version: 1\nsecrets:\n  - secret_name: n\n    secret_value: ${V}\n"
+    )
+    env = {"IOINTELLIGENCE_API_KEY": KEY, "V": CANARY}
+    applied = cli.run("apply", "secrets.yaml", "--auto-approve", "--api-url", "local", cwd=tmp_path, env=env)
+    assert applied.returncode == 0, applied.stderr
+    local = tmp_path / ".reconciler" / "local.db"
+    assert stored_values(local) and local.stat().st_mode & 0o777 == 0o600
+    assert all(p.stat().st_mode & 0o077 == 0 for p in local.parent.glob("local.db*"))
