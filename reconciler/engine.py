@@ -13,6 +13,7 @@ from reconciler import importer, planfile
 from reconciler import state as state_file
 from reconciler.apply import Progress, execute
 from reconciler.client import Client, ClientConfig
+from reconciler.desired.append import append_secrets
 from reconciler.diff import desired_essence
 from reconciler.drift import display_consistent
 from reconciler.endpoint import LOCAL, canonical
@@ -142,7 +143,7 @@ async def import_secrets(
     found = importer.select(remote, managed=managed, names=names)
     if not found.entries:
         return found, ""
-    return found, desired_file.append_secrets(path, found.entries, dry_run=dry_run)
+    return found, append_secrets(path, found.entries, dry_run=dry_run)
 
 
 def workflow_notes(wanted: DesiredState) -> tuple[WorkflowNote, ...]:

@@ -9,6 +9,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from reconciler.errors import ReconcilerError
+
 
 class NotRegularFile(OSError):
     """A FIFO, a device or a socket where a file was expected."""
@@ -60,3 +62,18 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, prefix: str | No
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` through atomic_write, keeping the file's mode; errors name the file."""
+    path = Path(path)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o644
+    except OSError as exc:
+        raise ReconcilerError(f"cannot write {path} ({exc.strerror}); check its permissions") from None
+    try:
+        atomic_write(path, text.encode("utf-8"), mode=mode)
+    except OSError as exc:
+        raise ReconcilerError(f"cannot write {path} ({exc.strerror}); check its permissions") from None

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from reconciler.desired import MAX_NAME_CHARS
+from reconciler.desired.schema import MAX_NAME_CHARS
 from reconciler.models import RemoteSecret
 from reconciler.values import suggested_env_name
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import desired
+from reconciler.desired.schema import json_schema
 from reconciler.desired_policy import MAX_AGE_PATTERN, max_age_hours
 from reconciler.errors import DesiredFileError
 
@@ -61,7 +62,7 @@ def test_a_top_level_max_age_is_checked_without_secrets(tmp_path: Path) -> None:
 
 
 def test_the_schema_holds_the_loaders_pattern() -> None:
-    schema = desired.schema()
+    schema = json_schema()
     assert schema["$defs"]["max_age"]["pattern"] == MAX_AGE_PATTERN
     assert schema["properties"]["max_age"]["$ref"] == "#/$defs/max_age"
     assert schema["$defs"]["secret"]["properties"]["max_age"]["$ref"] == "#/$defs/max_age"

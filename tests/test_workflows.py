@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import desired, workflows
+from reconciler import desired, workflows, yaml_tree
+from reconciler.desired.append import append_secrets
 from reconciler.models import DesiredState
 from reconciler.workflows import Finding, Kind, Severity
 
@@ -135,11 +136,11 @@ def test_the_suggested_entry_covers_the_tool_once_added(tmp_path: Path) -> None:
         '{secret_name: github-access-token-2, secret_value: "${GITHUB_ACCESS_TOKEN_2}", '
         'tool_name: "agno__github__*", tool_arg: access_token, is_default_for_tool: true}'
     )
-    entry = desired.parse_yaml(finding.suggestion).root
+    entry = yaml_tree.parse_yaml(finding.suggestion).root
     assert entry is not None
     data = entry.to_python()
     assert isinstance(data, dict)
-    desired.append_secrets(Path(state.path), [data])
+    append_secrets(Path(state.path), [data])
     assert workflows.check(desired.load(Path(state.path), resolve=False)).uncovered == ()
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import desired, workflows
+from reconciler import desired, workflows, yaml_tree
 from reconciler.workflows import Kind
 from tools.workflow_fixtures import generate
 
@@ -71,7 +71,7 @@ def expected(name: str) -> tuple[set[tuple[str, str]], set[str]]:
 
 
 def load(path: Path) -> dict[str, Any]:
-    root = desired.read_yaml(path).root
+    root = yaml_tree.read_yaml(path).root
     assert root is not None
     data = root.to_python()
     assert isinstance(data, dict)

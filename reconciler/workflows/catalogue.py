@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from reconciler import desired
+from reconciler import yaml_tree
 from reconciler.errors import ReconcilerError
 
 # Generated from the iointel package by tools/tool_catalogue/ (see its README); never edited by hand.
@@ -111,7 +111,7 @@ def catalogue(extra: Sequence[tuple[str, Sequence[str]]] = ()) -> Catalogue:
 
 @cache
 def _builtin_families() -> tuple[Family, ...]:
-    document = desired.read_yaml(CATALOGUE_FILE)
+    document = yaml_tree.read_yaml(CATALOGUE_FILE)
     families = document.root.get("families") if document.root and document.root.kind == "map" else None
     if families is None or families.kind != "seq":
         raise ReconcilerError(f"{CATALOGUE_FILE} has no 'families' list; reinstall reconciler")

@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler import desired, values
-from reconciler.desired import RemoveKeys, ReplaceScalar, ReplaceWithItem, YamlEdit
+from reconciler.desired.append import append_secrets
 from reconciler.errors import DesiredFileError, Problem
+from reconciler.fsutil import replace_text
 from reconciler.models import DesiredState, SecretValue
 from reconciler.workflows.catalogue import Catalogue, binds, catalogue, short_tool, slug
 from reconciler.workflows.coverage import AGENT_KEY_ENV, MAX_VALUE_CHARS, env_names, line_of, too_long, unique
 from reconciler.workflows.findings import Finding, Kind, Severity, quoted, shown
 from reconciler.workflows.scan import InlineCredential, WorkflowScan, scan
+from reconciler.yaml_edit import RemoveKeys, ReplaceScalar, ReplaceWithItem, YamlEdit, edit_yaml
 
 SENSITIVE = "(sensitive)"
 
@@ -103,7 +105,7 @@ def plan_extraction(workflow_paths: Sequence[Path], into: Path) -> Extraction:
         if not mine:
             continue
         try:
-            after = desired.edit_yaml(result.document, _edits(mine))
+            after = edit_yaml(result.document, _edits(mine))
         except DesiredFileError as exc:
             problems.extend(exc.problems)
             continue
@@ -113,7 +115,7 @@ def plan_extraction(workflow_paths: Sequence[Path], into: Path) -> Extraction:
     desired_change: FileChange | None = None
     if entries:
         before = into.read_text(encoding="utf-8") if into.exists() else ""
-        desired_change = FileChange(str(into), before, desired.append_secrets(into, entries, dry_run=True))
+        desired_change = FileChange(str(into), before, append_secrets(into, entries, dry_run=True))
     all_changes = [*changes, *([desired_change] if desired_change else [])]
     return Extraction(
         desired_path=str(into),
@@ -133,9 +135,9 @@ def apply_extraction(extraction: Extraction) -> None:
     """Write the planned files, the desired-state file first: should a later write fail, no value
     is lost, it is still in its workflow."""
     if extraction.desired_change is not None:
-        desired.write_atomic(Path(extraction.desired_change.path), extraction.desired_change.after)
+        replace_text(Path(extraction.desired_change.path), extraction.desired_change.after)
     for change in extraction.workflows:
-        desired.write_atomic(Path(change.path), change.after)
+        replace_text(Path(change.path), change.after)
 
 
 def _new_entries(

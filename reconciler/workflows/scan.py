@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from reconciler import desired
-from reconciler.desired import YamlDocument, YamlNode
 from reconciler.models import SecretValue
 from reconciler.workflows.catalogue import Catalogue, carries_password, is_credential_arg, is_url_name
 from reconciler.workflows.findings import Finding, Kind, Severity, quoted
+from reconciler.yaml_tree import YamlDocument, YamlNode, read_yaml
 
 # A credential argument whose value is one of these is passed "by other means", not written inline:
 # ${NAME} or $NAME (an environment reference) or a {{ template }}.
@@ -86,7 +85,7 @@ class WorkflowScan:
 
 def scan(path: Path, tools: Catalogue) -> WorkflowScan:
     """Read one workflow file; DesiredFileError when it cannot be read as YAML."""
-    return scan_document(desired.read_yaml(path), tools)
+    return scan_document(read_yaml(path), tools)
 
 
 def scan_document(document: YamlDocument, tools: Catalogue) -> WorkflowScan:

@@ -35,8 +35,8 @@ def test_plain_pip_install_brings_the_c_parser_and_sniffio(tmp_path: Path) -> No
     probe = (
         "import sniffio\n"
         "from ruamel.yaml import YAML\n"
-        "from reconciler import desired\n"
-        "print(desired._safe_yaml_parser().__name__)\n"
+        "from reconciler import yaml_tree\n"
+        "print(yaml_tree.safe_yaml_parser().__name__)\n"
     )
     result = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr

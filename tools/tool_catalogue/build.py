@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler import desired
+from reconciler import yaml_tree
 from reconciler.workflows.catalogue import CATALOGUE_FILE, is_credential_name
 
 HERE = Path(__file__).parent
@@ -213,7 +213,7 @@ def _flow(items: Sequence[str]) -> str:
 def load(version: str) -> tuple[dict[str, Any], dict[str, Any], str]:
     source = f"iointel-{version}.json"
     inventory = json.loads((HERE / source).read_text(encoding="utf-8"))
-    overrides = desired.read_yaml(OVERRIDES).root
+    overrides = yaml_tree.read_yaml(OVERRIDES).root
     data = overrides.to_python() if overrides is not None else {}
     if not isinstance(data, dict):
         raise CatalogueError(f"{OVERRIDES}: expected a mapping")

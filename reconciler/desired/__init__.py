@@ -1,0 +1,157 @@
+"""The desired-state file: `load` reads, validates and resolves it into a DesiredState; `locate` finds keys.
+
+Its rooms: compose (the file's plain data with positions), schema (the JSON Schema, its fast mirror
+and messages), rules (rules across entries, value references), append (new entries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from reconciler import values
+from reconciler.desired import schema
+from reconciler.desired.compose import compose
+from reconciler.desired.located import Issues, Map, kind_of, start_of
+from reconciler.desired.rules import check_entries, check_max_ages
+from reconciler.desired_policy import max_age_hours
+from reconciler.errors import DesiredFileError
+from reconciler.fsutil import read_regular
+from reconciler.models import (
+    DesiredSecret,
+    DesiredState,
+    FieldValue,
+    Location,
+    Prune,
+    SecretValue,
+    frozen_map,
+)
+from reconciler.yaml_tree import read_file
+
+# Keys of an entry that DesiredSecret.fields carries (only when the entry states them).
+BINDING_FIELDS = ("tool_name", "tool_arg", "is_default_for_tool")
+
+
+def load(path: Path, *, resolve: bool = True, environ: Mapping[str, str] | None = None) -> DesiredState:
+    """Read, validate and (unless resolve=False) resolve the desired-state file at `path`.
+
+    Every problem in the file is collected and raised together as one DesiredFileError.
+    """
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    path = Path(path)
+    file = str(path)
+    raw = read_file(path)
+    issues = Issues(file)
+    root, ok = compose(raw, issues)
+    if not ok:
+        raise DesiredFileError(issues.problems())
+    if not isinstance(root, Map):
+        if root is None:
+            issues.add(0, 0, "(file)", "is empty; a desired-state file starts with 'version: 1'")
+        else:
+            line, col = start_of(root)
+            issues.add(
+                line, col, "(file)", f"must be a mapping with 'version: 1' and 'secrets', not {kind_of(root)}"
+            )
+        raise DesiredFileError(issues.problems())
+    schema.validate(root, issues)
+    if schema.future_version(root):
+        # Another format version: its other rules are unknown here, so only the version is reported.
+        issues.items = [i for i in issues.items if i[3] == "version"]
+        raise DesiredFileError(issues.problems())
+    resolved = check_entries(root, issues, resolve=resolve, base_dir=path.parent, environ=env)
+    check_max_ages(root, issues)
+    if issues:
+        raise DesiredFileError(issues.problems())
+    return _build_state(root, file, hashlib.sha256(raw).hexdigest(), resolved)
+
+
+def locate(path: Path, keys: Sequence[str | int]) -> Location | None:
+    """Where the node reached by `keys` (e.g. ("secrets", 3, "secret_name")) sits in the file.
+
+    A mapping key leads to its value's position, an index to the item's position; () is the document.
+    None when the file cannot be read or parsed, or the keys lead nowhere.
+    """
+    path = Path(path)
+    try:
+        data = YAML(typ="rt").load(read_regular(path))
+    except (OSError, YAMLError, ValueError, RecursionError):
+        return None
+    position: tuple[int, int] | None = (0, 0)
+    node: Any = data
+    try:
+        for key in keys:
+            if isinstance(node, CommentedMap) and isinstance(key, str) and key in node:
+                position = _rt_position(node.lc.value(key))
+                node = node[key]
+            elif isinstance(node, CommentedSeq) and isinstance(key, int) and not isinstance(key, bool):
+                position = _rt_position(node.lc.item(key))
+                node = node[key]
+            else:
+                return None
+    except (KeyError, IndexError):
+        # A key merged in with `<<` has no position of its own in this mapping.
+        return None
+    if position is None:
+        return None
+    return Location(str(path), position[0] + 1, position[1] + 1)
+
+
+def _rt_position(pair: object) -> tuple[int, int] | None:
+    if isinstance(pair, list | tuple) and len(pair) >= 2 and all(isinstance(p, int) for p in pair[:2]):
+        return int(pair[0]), int(pair[1])
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The validated document as model values.
+
+
+def _build_state(root: Map, file: str, digest: str, resolved: Mapping[int, SecretValue]) -> DesiredState:
+    raw_secrets = root.get("secrets") or []
+    secrets = tuple(
+        _build_secret(entry, file, resolved.get(index)) for index, entry in enumerate(raw_secrets)
+    )
+    prune_value = root.get("prune", False)
+    if isinstance(prune_value, dict):
+        prune = Prune(enabled=True, match=tuple(prune_value["match"]))
+    else:
+        prune = Prune(enabled=bool(prune_value))
+    return DesiredState(
+        path=file,
+        secrets=secrets,
+        prune=prune,
+        allow_plaintext=root.get("allow_plaintext") is True,
+        workflows=tuple(root.get("workflows") or ()),
+        tool_credentials=tuple(
+            (entry["pattern"], tuple(entry["args"])) for entry in root.get("tool_credentials") or ()
+        ),
+        digest=digest,
+        secrets_empty=not raw_secrets,
+        max_age_hours=max_age_hours(root.get("max_age")),
+    )
+
+
+def _build_secret(entry: Map, file: str, value: SecretValue | None) -> DesiredSecret:
+    fields: dict[str, FieldValue] = {key: entry[key] for key in BINDING_FIELDS if key in entry}
+    secret_id = entry.get("secret_id")
+    return DesiredSecret(
+        secret_name=entry["secret_name"],
+        fields=frozen_map(fields),
+        value=value,
+        value_ref=values.describe(entry["secret_value"]),
+        previous_names=tuple(entry.get("previous_names") or ()),
+        protect=entry.get("protect") is True,
+        # The API reports ids in lower case; a pin written in upper case still matches.
+        secret_id=str(uuid.UUID(secret_id)) if isinstance(secret_id, str) else None,
+        location=Location(file, entry.line + 1, entry.col + 1),
+        max_age_hours=max_age_hours(entry.get("max_age")),
+    )

@@ -1,0 +1,268 @@
+"""Edits of YAML text in place: every byte outside the edited nodes (comments, order, quoting) is kept."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from reconciler.errors import DesiredFileError, Problem
+from reconciler.text import quoted
+from reconciler.yaml_tree import YamlDocument, YamlNode, is_merge_key, parse_yaml, plain_key, plain_scalar
+
+
+@dataclass(frozen=True)
+class RemoveKeys:
+    """Edit: remove the entries of these keys from a mapping (a mapping left empty becomes {})."""
+
+    mapping: YamlNode
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReplaceScalar:
+    """Edit: give a scalar a new text value, written in the scalar's own quoting style when possible."""
+
+    node: YamlNode
+    value: str
+
+
+@dataclass(frozen=True)
+class ReplaceWithItem:
+    """Edit: replace a sequence with one of its items as written, e.g. [tool, {}] with tool."""
+
+    node: YamlNode
+    index: int
+
+
+YamlEdit = RemoveKeys | ReplaceScalar | ReplaceWithItem
+
+
+def edit_yaml(document: YamlDocument, edits: Sequence[YamlEdit]) -> str:
+    """The document's text with `edits` made in place; every other byte is kept as it was.
+
+    The result is parsed again and must hold exactly the data the edits describe; when it does not
+    (the node is shared through an anchor or a merge key, or written in a layout this cannot edit),
+    DesiredFileError names the node and nothing is changed.
+    """
+    text = document.text
+    replacements: list[tuple[int, int, str, YamlNode]] = []
+    for edit in edits:
+        for start, end, new in _replacements(document, edit):
+            replacements.append((start, end, new, _edit_node(edit)))
+    replacements.sort(key=lambda r: (r[0], r[1]))
+    for before, after in itertools.pairwise(replacements):
+        if after[0] < before[1]:
+            raise _edit_error(document, after[3], "overlaps another edit of the same node")
+    pieces: list[str] = []
+    position = 0
+    for start, end, new, _node in replacements:
+        pieces.append(text[position:start])
+        pieces.append(new)
+        position = end
+    pieces.append(text[position:])
+    result = "".join(pieces)
+    if document.root is not None and edits:
+        expected = _expected(document.root, {id(_edit_node(e)): e for e in edits})
+        try:
+            edited = parse_yaml(result, document.file).root
+        except DesiredFileError:
+            edited = None
+        if edited is None or not same_data(edited.to_python(), expected):
+            raise _refused(document, edits)
+    return result
+
+
+_REFUSED = (
+    "cannot be changed in place without changing other parts of the file (an anchor, a merge key, or "
+    "a layout this cannot edit); edit it by hand"
+)
+
+
+def _refused(document: YamlDocument, edits: Sequence[YamlEdit]) -> DesiredFileError:
+    """The error naming each edit that fails on its own (the first edit when only the mix fails)."""
+    failing: list[YamlNode] = []
+    if len(edits) > 1:
+        for edit in edits:
+            try:
+                edit_yaml(document, [edit])
+            except DesiredFileError:
+                failing.append(_edit_node(edit))
+    nodes = failing or [_edit_node(edits[0])]
+    return DesiredFileError([Problem(document.file, n.line, n.col, "(edit)", _REFUSED) for n in nodes])
+
+
+def _edit_node(edit: YamlEdit) -> YamlNode:
+    return edit.mapping if isinstance(edit, RemoveKeys) else edit.node
+
+
+def _edit_error(document: YamlDocument, node: YamlNode, message: str) -> DesiredFileError:
+    return DesiredFileError([Problem(document.file, node.line, node.col, "(edit)", message)])
+
+
+def next_line(text: str, end: int) -> int:
+    """The start of the line after the one holding text[end - 1] (the end of the text if none)."""
+    found = text.find("\n", max(end, 1) - 1)
+    return len(text) if found < 0 else found + 1
+
+
+def line_start(text: str, position: int) -> int:
+    return text.rfind("\n", 0, position) + 1
+
+
+def _pair_end(pair: tuple[YamlNode, YamlNode]) -> int:
+    return max(pair[0].end, pair[1].end)
+
+
+_REST_OF_FLOW_LINE = re.compile(r"[ \t]*,?[ \t]*(?:#[^\n]*)?(?:\n|$)")
+
+
+def _alone_on_lines(text: str, pair: tuple[YamlNode, YamlNode]) -> bool:
+    """Whether a flow entry has its lines to itself: nothing before its key, only a comma after."""
+    key = pair[0]
+    before = text[line_start(text, key.start) : key.start]
+    return not before.strip() and _REST_OF_FLOW_LINE.match(text, _pair_end(pair)) is not None
+
+
+def _replacements(document: YamlDocument, edit: YamlEdit) -> list[tuple[int, int, str]]:
+    node = _edit_node(edit)
+    if node.alias:
+        raise _edit_error(document, node, "is an alias (*name) of a node written elsewhere; edit it by hand")
+    text = document.text
+    if isinstance(edit, RemoveKeys):
+        if node.kind != "map":
+            raise _edit_error(document, node, "is not a mapping")
+        return _remove_keys(document, node, edit.keys)
+    if isinstance(edit, ReplaceWithItem):
+        if node.kind != "seq" or not 0 <= edit.index < len(node.items):
+            raise _edit_error(document, node, f"is not a sequence with an item {edit.index}")
+        item = node.items[edit.index]
+        return [(node.start, node.end, text[item.start : item.end])]
+    if node.kind != "scalar":
+        raise _edit_error(document, node, "is not a scalar")
+    start = node.start
+    if text[start : start + 1] in ("&", "!"):
+        # An anchor or a tag comes first; only the scalar after it is replaced.
+        if node.style not in ("'", '"'):
+            raise _edit_error(document, node, "carries an anchor or tag; edit it by hand")
+        start = text.index(node.style, start, node.end)
+    return [(start, node.end, _render_scalar(edit.value, node.style))]
+
+
+def _remove_keys(document: YamlDocument, node: YamlNode, keys: Sequence[str]) -> list[tuple[int, int, str]]:
+    text = document.text
+    pairs = node.pairs
+    wanted = set(keys)
+    removed = [
+        i
+        for i, (key, _value) in enumerate(pairs)
+        if key.kind == "scalar"
+        and isinstance(key.scalar, str)
+        and key.scalar in wanted
+        and not is_merge_key(key)
+    ]
+    missing = wanted - {pairs[i][0].scalar for i in removed}
+    if missing:
+        raise _edit_error(
+            document,
+            node,
+            f"has no key {quoted(sorted(missing)[0])} of its own (a merge key?); edit it by hand",
+        )
+    if len(removed) == len(pairs):
+        return [(node.start, node.end, "{}")]
+    runs: list[list[int]] = []
+    for index in removed:
+        if runs and runs[-1][-1] == index - 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    result: list[tuple[int, int, str]] = []
+    for run in runs:
+        first, last = run[0], run[-1]
+        following = last + 1 if last + 1 < len(pairs) else None
+        first_key = pairs[first][0]
+        if node.style == "flow":
+            if all(_alone_on_lines(text, pairs[i]) for i in run):
+                # A multi-line flow mapping with one entry a line: those lines go, as in a block.
+                result.extend(
+                    (line_start(text, pairs[i][0].start), next_line(text, _pair_end(pairs[i])), "")
+                    for i in run
+                )
+                continue
+            if following is not None:
+                # `a: 1, b: 2` -> `b: 2`: the entry and its comma up to the next key.
+                result.append((first_key.start, pairs[following][0].start, ""))
+            else:
+                # The last entries: from the end of the kept one before them, its comma included.
+                result.append((_pair_end(pairs[first - 1]), _pair_end(pairs[last]), ""))
+            continue
+        first_line = line_start(text, first_key.start)
+        if not text[first_line : first_key.start].strip():
+            # Each entry starts its own line: its lines go, with any comment at their end.
+            result.extend(
+                (line_start(text, pairs[i][0].start), next_line(text, _pair_end(pairs[i])), "") for i in run
+            )
+            continue
+        # The first key shares its line with a `- `: the next kept key moves up onto that line.
+        # Whole-line comments between them stay, just above it.
+        assert following is not None
+        next_key = pairs[following][0]
+        between = text[next_line(text, _pair_end(pairs[last])) : line_start(text, next_key.start)]
+        comments = "".join(
+            line for line in between.splitlines(keepends=True) if line.lstrip().startswith("#")
+        )
+        result.append((first_line, next_key.start, comments + text[first_line : first_key.start]))
+    return result
+
+
+_SAFE_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@+=-]*")
+
+
+def _render_scalar(value: str, style: str) -> str:
+    if style == "" and _SAFE_PLAIN.fullmatch(value) and plain_scalar(value) == value:
+        return value
+    if style in ("", "'") and value.isprintable():
+        return "'" + value.replace("'", "''") + "'"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _expected(node: YamlNode, edits: Mapping[int, YamlEdit]) -> object:
+    """The data `node` should hold once `edits` are made."""
+    # An edit of an anchored node shows through every alias of it.
+    edit = edits.get(id(node.origin if node.origin is not None else node))
+    if isinstance(edit, ReplaceScalar):
+        return edit.value
+    if isinstance(edit, ReplaceWithItem):
+        return _expected(node.items[edit.index], edits)
+    if node.kind == "scalar":
+        return node.scalar
+    if node.kind == "seq":
+        return [_expected(item, edits) for item in node.items]
+    if isinstance(edit, RemoveKeys):
+        gone = set(edit.keys)
+        node = dataclasses.replace(
+            node,
+            pairs=tuple(
+                (key, value)
+                for key, value in node.pairs
+                if not (key.kind == "scalar" and key.scalar in gone and not is_merge_key(key))
+            ),
+        )
+    return {plain_key(key): _expected(value, edits) for key, value in node.entries()}
+
+
+def same_data(left: object, right: object) -> bool:
+    """Equal data, telling True from 1 and 1 from 1.0, with NaN equal to itself."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(same_data(left[k], right[k]) for k in left)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(same_data(a, b) for a, b in zip(left, right, strict=True))
+    if isinstance(left, float) and isinstance(right, float) and math.isnan(left) and math.isnan(right):
+        return True
+    return left == right
