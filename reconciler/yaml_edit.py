@@ -1,14 +1,20 @@
-"""Edits of YAML text in place: every byte outside the edited nodes (comments, order, quoting) is kept."""
+"""Edits of YAML text in place and new list items: every byte outside the change (comments, order) is kept."""
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import itertools
 import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler.errors import DesiredFileError, Problem
 from reconciler.text import quoted
@@ -72,7 +78,7 @@ def edit_yaml(document: YamlDocument, edits: Sequence[YamlEdit]) -> str:
             edited = parse_yaml(result, document.file).root
         except DesiredFileError:
             edited = None
-        if edited is None or not same_data(edited.to_python(), expected):
+        if edited is None or not _same(edited.to_python(), expected):
             raise _refused(document, edits)
     return result
 
@@ -104,13 +110,13 @@ def _edit_error(document: YamlDocument, node: YamlNode, message: str) -> Desired
     return DesiredFileError([Problem(document.file, node.line, node.col, "(edit)", message)])
 
 
-def next_line(text: str, end: int) -> int:
+def _next_line(text: str, end: int) -> int:
     """The start of the line after the one holding text[end - 1] (the end of the text if none)."""
     found = text.find("\n", max(end, 1) - 1)
     return len(text) if found < 0 else found + 1
 
 
-def line_start(text: str, position: int) -> int:
+def _line_start(text: str, position: int) -> int:
     return text.rfind("\n", 0, position) + 1
 
 
@@ -124,7 +130,7 @@ _REST_OF_FLOW_LINE = re.compile(r"[ \t]*,?[ \t]*(?:#[^\n]*)?(?:\n|$)")
 def _alone_on_lines(text: str, pair: tuple[YamlNode, YamlNode]) -> bool:
     """Whether a flow entry has its lines to itself: nothing before its key, only a comma after."""
     key = pair[0]
-    before = text[line_start(text, key.start) : key.start]
+    before = text[_line_start(text, key.start) : key.start]
     return not before.strip() and _REST_OF_FLOW_LINE.match(text, _pair_end(pair)) is not None
 
 
@@ -189,7 +195,7 @@ def _remove_keys(document: YamlDocument, node: YamlNode, keys: Sequence[str]) ->
             if all(_alone_on_lines(text, pairs[i]) for i in run):
                 # A multi-line flow mapping with one entry a line: those lines go, as in a block.
                 result.extend(
-                    (line_start(text, pairs[i][0].start), next_line(text, _pair_end(pairs[i])), "")
+                    (_line_start(text, pairs[i][0].start), _next_line(text, _pair_end(pairs[i])), "")
                     for i in run
                 )
                 continue
@@ -200,18 +206,18 @@ def _remove_keys(document: YamlDocument, node: YamlNode, keys: Sequence[str]) ->
                 # The last entries: from the end of the kept one before them, its comma included.
                 result.append((_pair_end(pairs[first - 1]), _pair_end(pairs[last]), ""))
             continue
-        first_line = line_start(text, first_key.start)
+        first_line = _line_start(text, first_key.start)
         if not text[first_line : first_key.start].strip():
             # Each entry starts its own line: its lines go, with any comment at their end.
             result.extend(
-                (line_start(text, pairs[i][0].start), next_line(text, _pair_end(pairs[i])), "") for i in run
+                (_line_start(text, pairs[i][0].start), _next_line(text, _pair_end(pairs[i])), "") for i in run
             )
             continue
         # The first key shares its line with a `- `: the next kept key moves up onto that line.
         # Whole-line comments between them stay, just above it.
         assert following is not None
         next_key = pairs[following][0]
-        between = text[next_line(text, _pair_end(pairs[last])) : line_start(text, next_key.start)]
+        between = text[_next_line(text, _pair_end(pairs[last])) : _line_start(text, next_key.start)]
         comments = "".join(
             line for line in between.splitlines(keepends=True) if line.lstrip().startswith("#")
         )
@@ -255,14 +261,195 @@ def _expected(node: YamlNode, edits: Mapping[int, YamlEdit]) -> object:
     return {plain_key(key): _expected(value, edits) for key, value in node.entries()}
 
 
-def same_data(left: object, right: object) -> bool:
+def _same(left: object, right: object) -> bool:
     """Equal data, telling True from 1 and 1 from 1.0, with NaN equal to itself."""
     if type(left) is not type(right):
         return False
     if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(same_data(left[k], right[k]) for k in left)
+        return left.keys() == right.keys() and all(_same(left[k], right[k]) for k in left)
     if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(same_data(a, b) for a, b in zip(left, right, strict=True))
+        return len(left) == len(right) and all(_same(a, b) for a, b in zip(left, right, strict=True))
     if isinstance(left, float) and isinstance(right, float) and math.isnan(left) and math.isnan(right):
         return True
     return left == right
+
+
+# --- new items appended to a list
+
+
+def append_items(
+    document: YamlDocument,
+    key: str,
+    items: Sequence[Mapping[str, object]],
+    expected: Mapping[str, object],
+    *,
+    head: Sequence[str] = (),
+) -> str:
+    """The text with `items` appended to the list under the root mapping's `key`, all else kept.
+
+    The root must be a mapping (or the document empty: then `head` lines come first) and `key`
+    missing, empty or a list. The items are written after the last one in the list's own layout
+    when it allows, else through ruamel's round trip (which keeps comments). The new text must read
+    back as `expected`; when it does not, DesiredFileError and nothing is returned.
+    """
+    text = document.text
+    newline = "\r\n" if "\r\n" in text else "\n"
+    root = document.root
+    if root is None:
+        prefix = text if not text or text.endswith("\n") else text + newline
+        new = prefix + "".join(line + newline for line in (*head, f"{key}:"))
+        return _checked(document, new + _render_items(items, 2, 2, newline, separate=False), key, expected)
+    spliced = _splice_items(document, root, key, items, newline)
+    if spliced is not None:
+        try:
+            return _checked(document, spliced, key, expected)
+        except DesiredFileError:
+            pass
+    return _checked(document, _roundtrip_append(document, key, items), key, expected)
+
+
+def plain_data(value: object) -> object:
+    """`value` with every mapping a dict with text keys and every sequence a list."""
+    if isinstance(value, Mapping):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_data(v) for v in value]
+    return value
+
+
+def _checked(document: YamlDocument, new: str, key: str, expected: Mapping[str, object]) -> str:
+    try:
+        root = parse_yaml(new, document.file).root
+    except DesiredFileError:
+        root = None
+    if root is None or not _same(root.to_python(), plain_data(expected)):
+        message = "cannot add entries to this file's layout; add them by hand"
+        raise DesiredFileError([Problem(document.file, 1, 1, key, message)])
+    return new
+
+
+def _splice_items(
+    document: YamlDocument, root: YamlNode, key: str, items: Sequence[Mapping[str, object]], newline: str
+) -> str | None:
+    """The text with items inserted after the list's last one; None for layouts left to the round trip."""
+    text = document.text
+    if root.style == "flow" or root.alias:
+        return None
+    found = root.get(key)
+    if found is None or found.alias:
+        if any(is_merge_key(k) for k, _ in root.pairs):
+            return None
+        indent = root.col - 1
+        prefix = text if text.endswith("\n") else text + newline
+        block = " " * indent + f"{key}:" + newline
+        return prefix + block + _render_items(items, indent + 2, 2, newline, separate=False)
+    key_node = next((k for k, v in root.pairs if v is found), None)
+    if key_node is None:
+        return None
+    if found.kind == "scalar" or (found.style == "flow" and not found.items):
+        # `key:`, `key: null` or `key: []`: the value goes, the list follows the line.
+        after = _next_line(text, found.end)
+        head = text[: found.start] + text[found.end : after]
+        if not head.endswith("\n"):
+            head += newline
+        return head + _render_items(items, key_node.col - 1 + 2, 2, newline, separate=False) + text[after:]
+    if found.style == "flow":
+        return None
+    dash = found.col - 1
+    first = found.items[0]
+    gap = first.col - found.col if first.line == found.line and first.col > found.col else 2
+    separate = False
+    if len(found.items) > 1:
+        second_line = _line_start(text, found.items[1].start)
+        previous_line = text[_line_start(text, max(second_line - 1, 0)) : second_line]
+        separate = not previous_line.strip()
+    position = _after_last_item(text, found, dash)
+    head = text[:position]
+    if not head.endswith("\n"):
+        head += newline
+    return head + _render_items(items, dash, gap, newline, separate=separate) + text[position:]
+
+
+def _after_last_item(text: str, sequence: YamlNode, dash: int) -> int:
+    """Where new items go: after the last one and the comment lines indented under it."""
+    position = _next_line(text, sequence.end)
+    scan = position
+    while scan < len(text):
+        line_end = _next_line(text, scan + 1)
+        line = text[scan:line_end]
+        stripped = line.strip()
+        if stripped.startswith("#") and len(line) - len(line.lstrip(" ")) > dash:
+            position = scan = line_end
+        elif not stripped:
+            scan = line_end
+        else:
+            break
+    return position
+
+
+def _dumper() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    # An explicit null reads as "must be empty" in this format; it is written out, not left blank.
+    yaml.representer.add_representer(
+        type(None), lambda rep, _data: rep.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
+    return yaml
+
+
+def _render_items(
+    items: Sequence[Mapping[str, object]], dash: int, gap: int, newline: str, *, separate: bool
+) -> str:
+    yaml = _dumper()
+    out: list[str] = []
+    for item in items:
+        buffer = io.StringIO()
+        yaml.dump(_commented(item), buffer)
+        lines = buffer.getvalue().splitlines()
+        if separate:
+            out.append(newline)
+        out.append(" " * dash + "-" + " " * (gap - 1) + lines[0] + newline)
+        out.extend(" " * (dash + gap) + line + newline for line in lines[1:])
+    return "".join(out)
+
+
+def _commented(value: object, depth: int = 0) -> object:
+    # Items are block mappings; what nests inside them is written in flow style, as in
+    # `secret_value: {from_env: NAME}` and `previous_names: [old-name]`.
+    if isinstance(value, Mapping):
+        mapping = CommentedMap((k, _commented(v, depth + 1)) for k, v in value.items())
+        if depth:
+            mapping.fa.set_flow_style()
+        return mapping
+    if isinstance(value, list):
+        sequence = CommentedSeq(_commented(v, depth + 1) for v in value)
+        if depth:
+            sequence.fa.set_flow_style()
+        return sequence
+    if isinstance(value, str) and "*" in value:
+        # A tool_name wildcard reads at a glance as one when it is quoted.
+        return DoubleQuotedScalarString(value)
+    return value
+
+
+def _roundtrip_append(document: YamlDocument, key: str, items: Sequence[Mapping[str, object]]) -> str:
+    yaml = _dumper()
+    yaml.preserve_quotes = True
+    try:
+        data = yaml.load(document.text)
+    except (YAMLError, ValueError) as exc:
+        raise DesiredFileError(
+            [Problem(document.file, 1, 1, "(yaml)", "cannot be read as YAML text")]
+        ) from exc
+    if not isinstance(data, CommentedMap):
+        raise DesiredFileError([Problem(document.file, 1, 1, "(file)", "is not a mapping")])
+    sequence = data.get(key)
+    if not isinstance(sequence, CommentedSeq):
+        sequence = CommentedSeq()
+        data[key] = sequence
+    for item in items:
+        sequence.append(_commented(item))
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    return buffer.getvalue()
