@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import itertools
 import json
@@ -18,7 +17,8 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler.errors import DesiredFileError, Problem
 from reconciler.text import quoted
-from reconciler.yaml_tree import YamlDocument, YamlNode, is_merge_key, parse_yaml, plain_key, plain_scalar
+from reconciler.yaml_scalars import plain_scalar
+from reconciler.yaml_tree import YamlDocument, YamlNode, is_merge_key, parse_yaml, plain_key
 
 
 @dataclass(frozen=True)
@@ -250,8 +250,7 @@ def _expected(node: YamlNode, edits: Mapping[int, YamlEdit]) -> object:
         return [_expected(item, edits) for item in node.items]
     if isinstance(edit, RemoveKeys):
         gone = set(edit.keys)
-        node = dataclasses.replace(
-            node,
+        node = node._replace(
             pairs=tuple(
                 (key, value)
                 for key, value in node.pairs

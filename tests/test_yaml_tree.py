@@ -117,3 +117,96 @@ def test_node_repr_never_shows_values() -> None:
     assert CANARY not in repr(document)
     assert CANARY not in repr(document.root)
     assert CANARY not in repr(node_at(document.root, "token"))
+
+
+# --- one builder, two readers ----------------------------------------------------------------------
+
+
+def test_compose_goes_on_past_an_alias_that_points_nowhere_where_parse_yaml_stops() -> None:
+    text = "a:\n  b: *nowhere\n  c: [1, *loop]\n"
+    with pytest.raises(DesiredFileError, match="2:6: \\(yaml\\): alias \\*nowhere has no anchor"):
+        yaml_tree.parse_yaml(text, "w.yaml")
+    composed = yaml_tree.compose(text.encode())
+    assert composed.complete
+    assert [(f.line, f.col, f.path) for f in composed.findings] == [(1, 5, ("a", "b")), (2, 9, ("a", "c", 1))]
+    assert node_at(composed.root, "a", "b").scalar is None
+    assert node_at(composed.root, "a").to_python() == {"b": None, "c": [1, None]}
+
+
+def test_compose_keeps_what_was_read_before_a_syntax_error_and_marks_it_cut() -> None:
+    composed = yaml_tree.compose(b"a: 1\nb: [2, 3")
+    assert not composed.complete
+    (finding,) = composed.findings
+    assert finding.path is None and finding.message.startswith("invalid YAML")
+    assert composed.root is not None and composed.root.cut
+    assert not node_at(composed.root, "a").cut
+    assert node_at(composed.root, "b").cut and node_at(composed.root, "b").to_python() == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "fragment"),
+    [
+        ("a:\n" + "  - " * 70 + "x\n", ("a", 0, 0, 0), "nested more than 64 levels deep"),
+        ("a: 1\n---\nb: 2\n", (), "more than one YAML document"),
+        ("a: &x [*x]\n", ("a", 0), "refers to a node that contains it"),
+    ],
+)
+def test_limits_are_findings_with_the_keys_that_lead_to_them(
+    text: str, path: tuple[str | int, ...], fragment: str
+) -> None:
+    finding = yaml_tree.compose(text.encode()).findings[0]
+    assert finding.path is not None and finding.path[: len(path)] == path
+    assert fragment in finding.message
+
+
+def test_a_control_character_is_located_in_text_and_in_bytes() -> None:
+    text = "é: 1\nb: \x07\n"
+    with pytest.raises(DesiredFileError, match=r"w.yaml:2:4: \(yaml\): cannot be read as YAML"):
+        yaml_tree.parse_yaml(text, "w.yaml")
+    (finding,) = yaml_tree.compose(text.encode()).findings
+    assert (finding.line, finding.col) == (1, 3)
+
+
+def test_keys_are_named_by_their_text_as_written_and_tags_are_judged() -> None:
+    root = yaml_tree.parse_yaml("1: a\n'2': b\n!!str <<: c\nk: !!int x\nm: !!set {}\nn: !!str 5\n").root
+    assert root is not None
+    keys = [key for key, _ in root.pairs]
+    assert [yaml_tree.key_name(key) for key in keys] == ["1", "2", "<<", "k", "m", "n"]
+    assert keys[0].scalar == 1 and not any(yaml_tree.is_merge_key(key) for key in keys)
+    assert [yaml_tree.unsupported_tag(value) for _, value in root.pairs] == [
+        None,
+        None,
+        None,
+        "is not a valid !!int",
+        "has the tag !!set, which is not supported; remove it",
+        None,
+    ]
+
+
+def test_nodes_are_equal_only_to_themselves_and_every_field_is_filled() -> None:
+    one, two = (yaml_tree.parse_yaml("a: b\n").root for _ in range(2))
+    assert one is not None and two is not None
+    assert one == node_at(one) and one != two and len({one, two}) == 2
+    # Scalars are built field by field for speed: a new field must be filled there too.
+    scalar = node_at(one, "a")
+    assert len(scalar) == len(yaml_tree.YamlNode._fields)
+    assert scalar._replace(scalar="c").scalar == "c"
+
+
+def test_the_garbage_collector_is_held_off_and_given_back_as_it_was() -> None:
+    import gc
+
+    assert gc.isenabled()
+    with yaml_tree.paused_gc():
+        assert not gc.isenabled()
+        with yaml_tree.paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with yaml_tree.paused_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -1,7 +1,8 @@
 """The desired-state file: `load` reads, validates and resolves it into a DesiredState; `locate` finds keys.
 
-Its rooms: compose (the file's plain data with positions), schema (the JSON Schema, its fast mirror
-and messages), rules (rules across entries, value references), append (new entries).
+Its rooms: compose (the file's plain data with positions, read from yaml_tree's nodes), located
+(positions, paths and the problems found), schema (the JSON Schema, its fast mirror and messages),
+rules (rules across entries, value references), append (new entries).
 """
 
 from __future__ import annotations
@@ -11,20 +12,14 @@ import os
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
 
 from reconciler import values
 from reconciler.desired import schema
-from reconciler.desired.compose import compose
+from reconciler.desired.compose import read_data
 from reconciler.desired.located import Issues, Map, kind_of, start_of
 from reconciler.desired.rules import check_entries, check_max_ages
 from reconciler.desired_policy import max_age_hours
 from reconciler.errors import DesiredFileError
-from reconciler.fsutil import read_regular
 from reconciler.models import (
     DesiredSecret,
     DesiredState,
@@ -34,7 +29,7 @@ from reconciler.models import (
     SecretValue,
     frozen_map,
 )
-from reconciler.yaml_tree import read_file
+from reconciler.yaml_tree import is_merge_key, read_file, read_yaml
 
 # Keys of an entry that DesiredSecret.fields carries (only when the entry states them).
 BINDING_FIELDS = ("tool_name", "tool_arg", "is_default_for_tool")
@@ -50,7 +45,7 @@ def load(path: Path, *, resolve: bool = True, environ: Mapping[str, str] | None 
     file = str(path)
     raw = read_file(path)
     issues = Issues(file)
-    root, ok = compose(raw, issues)
+    root, ok = read_data(raw, issues)
     if not ok:
         raise DesiredFileError(issues.problems())
     if not isinstance(root, Map):
@@ -78,37 +73,27 @@ def locate(path: Path, keys: Sequence[str | int]) -> Location | None:
     """Where the node reached by `keys` (e.g. ("secrets", 3, "secret_name")) sits in the file.
 
     A mapping key leads to its value's position, an index to the item's position; () is the document.
-    None when the file cannot be read or parsed, or the keys lead nowhere.
+    None when the file cannot be read or parsed, or the keys lead nowhere (a key merged in with `<<`
+    has no position of its own in the mapping).
     """
-    path = Path(path)
     try:
-        data = YAML(typ="rt").load(read_regular(path))
-    except (OSError, YAMLError, ValueError, RecursionError):
+        node = read_yaml(path).root
+    except DesiredFileError:
         return None
-    position: tuple[int, int] | None = (0, 0)
-    node: Any = data
-    try:
-        for key in keys:
-            if isinstance(node, CommentedMap) and isinstance(key, str) and key in node:
-                position = _rt_position(node.lc.value(key))
-                node = node[key]
-            elif isinstance(node, CommentedSeq) and isinstance(key, int) and not isinstance(key, bool):
-                position = _rt_position(node.lc.item(key))
-                node = node[key]
-            else:
-                return None
-    except (KeyError, IndexError):
-        # A key merged in with `<<` has no position of its own in this mapping.
-        return None
-    if position is None:
-        return None
-    return Location(str(path), position[0] + 1, position[1] + 1)
-
-
-def _rt_position(pair: object) -> tuple[int, int] | None:
-    if isinstance(pair, list | tuple) and len(pair) >= 2 and all(isinstance(p, int) for p in pair[:2]):
-        return int(pair[0]), int(pair[1])
-    return None
+    line, col = 1, 1
+    for key in keys:
+        if node is None:
+            return None
+        if node.kind == "map" and isinstance(key, str):
+            node = next((v for k, v in reversed(node.pairs) if k.scalar == key and not is_merge_key(k)), None)
+        elif node.kind == "seq" and isinstance(key, int) and not isinstance(key, bool):
+            node = node.items[key] if 0 <= key < len(node.items) else None
+        else:
+            return None
+        if node is None:
+            return None
+        line, col = node.line, node.col
+    return Location(str(path), line, col)
 
 
 # ---------------------------------------------------------------------------------------------

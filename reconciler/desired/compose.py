@@ -1,286 +1,151 @@
-"""A desired-state file's bytes built into plain data with positions (ruamel's C parser's events)."""
+"""The desired-state file's plain data with positions, taken from yaml_tree's nodes, read strictly.
+
+Stricter than YAML itself, so that no two readers can see different data: a duplicate key, a key
+that is not text, an unsupported tag and a merge of anything but mappings are problems here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import (
-    AliasEvent,
-    DocumentEndEvent,
-    DocumentStartEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-    StreamEndEvent,
-    StreamStartEvent,
-)
-from ruamel.yaml.reader import ReaderError
-
-from reconciler.desired.located import Issues, Map, PathKey, Seq, path_text
+from reconciler.desired.located import Issues, Map, Seq, path_text
 from reconciler.yaml_tree import (
-    MAX_ALIAS_EXPANSION,
-    MAX_DEPTH,
-    YAML_TAG,
-    byte_position,
-    plain_scalar,
-    safe_yaml_parser,
-    short_tag,
-    tagged_scalar,
+    PathKey,
+    YamlNode,
+    compose,
+    is_merge_key,
+    key_name,
+    paused_gc,
+    unsupported_tag,
 )
 
-
-class _Frame:
-    """A collection being built: a mapping waiting for a key or a value, or a sequence."""
-
-    __slots__ = ("anchor", "container", "is_map", "key", "key_col", "key_line", "merges", "size_at_start")
-
-    def __init__(self, container: Map | Seq, anchor: str | None, size_at_start: int) -> None:
-        self.container = container
-        self.is_map = isinstance(container, Map)
-        self.anchor = anchor
-        self.size_at_start = size_at_start
-        self.key: object = _NO_KEY
-        self.key_line = 0
-        self.key_col = 0
-        self.merges: list[Map] = []
+# A path step below a key that is not text: problems under it are reported at the mapping's path.
+_Path = list[PathKey | None]
 
 
-_NO_KEY = object()
-_BAD_KEY = object()
-_MERGE_KEY = object()
+def read_data(raw: bytes, issues: Issues) -> tuple[object, bool]:
+    """The file's plain data (Map, Seq, scalars) and whether it could be read to the end.
+
+    Problems go to `issues`; a node reported as unusable is silenced for the rules that follow.
+    """
+    with paused_gc():
+        composed = compose(raw)
+        for finding in composed.findings:
+            if finding.path is None:
+                issues.add(finding.line, finding.col, "(yaml)", finding.message)
+            else:
+                issues.silenced.add(finding.path)
+                issues.add(finding.line, finding.col, path_text(finding.path), finding.message)
+        root = None if composed.root is None else _Plain(issues).value(composed.root, [])
+        complete = composed.complete
+        # The nodes go while the collector is held off, so that it never walks them.
+        del composed
+    return root, complete
 
 
-class _Aborted(Exception):
-    """The file cannot be built any further (reported already)."""
+def _cut(path: _Path) -> tuple[PathKey, ...]:
+    """The path up to the first key that is not text."""
+    keys: list[PathKey] = []
+    for key in path:
+        if key is None:
+            break
+        keys.append(key)
+    return tuple(keys)
 
 
-class _Builder:
-    """Turns parser events into Map/Seq/scalars, reporting duplicate keys, bad tags and aliases."""
+class _Plain:
+    """Turns nodes into Map/Seq/scalars; an alias shares the data of its anchor, as in the nodes."""
 
     def __init__(self, issues: Issues) -> None:
         self.issues = issues
-        self.stack: list[_Frame] = []
-        self.anchors: dict[str, tuple[object, int]] = {}
-        self.open_anchors: set[str] = set()
-        self.size = 0
-        self.root: object = None
+        self.shared: dict[int, object] = {}
 
-    def path(self) -> list[PathKey]:
-        keys: list[PathKey] = []
-        for frame in self.stack:
-            if frame.is_map:
-                if isinstance(frame.key, str):
-                    keys.append(frame.key)
-                elif frame.key is _MERGE_KEY:
-                    keys.append("<<")
-                else:
-                    break
+    def report(self, node: YamlNode, path: _Path, message: str, *, unusable: bool) -> None:
+        keys = _cut(path)
+        if unusable:
+            # The node cannot be used as written: rules that would look at it again stay quiet.
+            self.issues.silenced.add(keys)
+        self.issues.add(node.line - 1, node.col - 1, path_text(keys), message)
+
+    def value(self, node: YamlNode, path: _Path) -> object:
+        if node.kind == "scalar":
+            if node.tag is not None:
+                self.check_tag(node, path)
+            return node.scalar
+        if node.alias and node.origin is not None:
+            shared = self.shared.get(id(node.origin))
+            # An anchor is read before its aliases; only one on a key that is not text is not.
+            return shared if shared is not None else self.value(node.origin, path)
+        if node.tag is not None:
+            self.check_tag(node, path)
+        data = self.mapping(node, path) if node.kind == "map" else self.sequence(node, path)
+        self.shared[id(node)] = data
+        return data
+
+    def check_tag(self, node: YamlNode, path: _Path) -> None:
+        problem = unsupported_tag(node)
+        if problem is not None:
+            self.report(node, path, problem, unusable=True)
+
+    def sequence(self, node: YamlNode, path: _Path) -> Seq:
+        data = Seq(node.line - 1, node.col - 1)
+        at = data.at
+        for index, item in enumerate(node.items):
+            plain = item.kind == "scalar" and item.tag is None
+            data.append(item.scalar if plain else self.value(item, [*path, index]))
+            at.append((item.line - 1, item.col - 1))
+        return data
+
+    def mapping(self, node: YamlNode, path: _Path) -> Map:
+        data = Map(node.line - 1, node.col - 1)
+        at = data.at
+        merges: list[Map] = []
+        for key, value in node.pairs:
+            # A value cut short by a problem that stopped reading is looked into, never added.
+            name = key_name(key)
+            if name is None:
+                self.unnamed(key, value, path)
+            elif is_merge_key(key):
+                merges.extend(self.merged(value, path))
+            elif value.kind == "scalar" and value.tag is None and not value.cut:
+                self.put(data, name, key, value, value.scalar, path)
             else:
-                keys.append(len(frame.container))
-        return keys
-
-    def report(
-        self, line: int, col: int, message: str, *, extra: PathKey | None = None, silence: bool = True
-    ) -> None:
-        keys = self.path()
-        if extra is not None:
-            keys.append(extra)
-        if silence:
-            # The node is unusable as written: rules that would look at it again stay quiet.
-            self.issues.silenced.add(tuple(keys))
-        self.issues.add(line, col, path_text(keys), message)
-
-    def add(self, value: object, line: int, col: int, key_text: str | None) -> None:
-        """Attach a finished node to its parent (or make it the document)."""
-        if not self.stack:
-            self.root = value
-            return
-        frame = self.stack[-1]
-        container = frame.container
-        if isinstance(container, Seq):
-            container.append(value)
-            container.at.append((line, col))
-            return
-        if frame.key is _NO_KEY:
-            if key_text is not None:
-                frame.key = key_text
-            elif isinstance(value, str):
-                frame.key = value
-            else:
-                self.report(line, col, "mapping keys must be plain text", silence=False)
-                frame.key = _BAD_KEY
-            frame.key_line, frame.key_col = line, col
-            return
-        key = frame.key
-        frame.key = _NO_KEY
-        if key is _BAD_KEY:
-            return
-        if key is _MERGE_KEY:
-            self.merge(frame, value, line, col)
-            return
-        assert isinstance(key, str) and isinstance(container, Map)
-        if key in container:
-            first = container.at[key][0] + 1
-            self.report(
-                frame.key_line,
-                frame.key_col,
-                f"duplicate key (first at line {first}); YAML would silently keep only one, remove the other",
-                extra=key,
-                silence=False,
-            )
-            return
-        container[key] = value
-        container.at[key] = (frame.key_line, frame.key_col, line, col)
-
-    def merge(self, frame: _Frame, value: object, line: int, col: int) -> None:
-        sources = value if isinstance(value, Seq) else [value]
-        if all(isinstance(source, Map) for source in sources):
-            frame.merges.extend(sources)  # type: ignore[arg-type]
-        else:
-            self.report(
-                line, col, "a merge ('<<') takes a mapping or a list of mappings", extra="<<", silence=False
-            )
-
-    def finish_map(self, frame: _Frame) -> None:
-        container = frame.container
-        assert isinstance(container, Map)
+                item = self.value(value, [*path, name])
+                if not value.cut:
+                    self.put(data, name, key, value, item, path)
         # Keys written in the mapping win over merged ones; earlier merged mappings win over later.
-        for source in frame.merges:
-            for key, item in source.items():
-                if key not in container:
-                    container[key] = item
-                    container.at[key] = source.at[key]
+        for source in merges:
+            for name, item in source.items():
+                if name not in data:
+                    data[name] = item
+                    at[name] = source.at[name]
+        return data
 
-    def build(self, events: Iterator[Any]) -> object:
-        documents = 0
-        for event in events:
-            cls = event.__class__
-            self.size += 1
-            if cls is ScalarEvent:
-                self.scalar(event)
-            elif cls is MappingStartEvent or cls is SequenceStartEvent:
-                self.start(event, Map if cls is MappingStartEvent else Seq)
-            elif cls is MappingEndEvent or cls is SequenceEndEvent:
-                self.end()
-            elif cls is AliasEvent:
-                self.alias(event)
-            elif cls is DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    mark = event.start_mark
-                    self.issues.add(
-                        mark.line, mark.column, "(file)", "holds more than one YAML document (---); keep one"
-                    )
-                    raise _Aborted
-            elif cls is StreamEndEvent:
-                return self.root
-            elif cls is not StreamStartEvent and cls is not DocumentEndEvent:
-                raise _Aborted
-        return self.root
-
-    def scalar(self, event: ScalarEvent) -> None:
-        mark = event.start_mark
-        line, col = mark.line, mark.column
-        text: str = event.value
-        tag = event.tag
-        frame = self.stack[-1] if self.stack else None
-        if frame is not None and frame.is_map and frame.key is _NO_KEY:
-            # A key: its text as written, except a plain `<<`, the merge key.
-            if tag is None and not event.style and text == "<<":
-                frame.key = _MERGE_KEY
-                frame.key_line, frame.key_col = line, col
-                return
-            self.add(text, line, col, text)
-            self.record_anchor(event.anchor, text, 1)
-            return
-        value: object
-        if tag is None:
-            value = plain_scalar(text) if not event.style else text
-        else:
-            value, error = tagged_scalar(tag, text)
-            if error is not None:
-                self.report(line, col, error)
-        self.add(value, line, col, None)
-        self.record_anchor(event.anchor, value, 1)
-
-    def start(self, event: MappingStartEvent | SequenceStartEvent, kind: type[Map] | type[Seq]) -> None:
-        mark = event.start_mark
-        tag = event.tag
-        if tag is not None and tag != "!" and tag != YAML_TAG + ("map" if kind is Map else "seq"):
-            self.report(
-                mark.line, mark.column, f"has the tag {short_tag(tag)}, which is not supported; remove it"
+    def put(self, data: Map, name: str, key: YamlNode, value: YamlNode, item: object, path: _Path) -> None:
+        if name in data:
+            message = (
+                f"duplicate key (first at line {data.at[name][0] + 1}); "
+                "YAML would silently keep only one, remove the other"
             )
-        if len(self.stack) >= MAX_DEPTH:
-            self.report(mark.line, mark.column, f"is nested more than {MAX_DEPTH} levels deep", silence=False)
-            raise _Aborted
-        anchor = event.anchor
-        if anchor is not None:
-            self.open_anchors.add(anchor)
-        self.stack.append(_Frame(kind(mark.line, mark.column), anchor, self.size))
-
-    def end(self) -> None:
-        frame = self.stack.pop()
-        container = frame.container
-        if frame.is_map and frame.merges:
-            self.finish_map(frame)
-        self.add(container, container.line, container.col, None)
-        if frame.anchor is not None:
-            self.open_anchors.discard(frame.anchor)
-            self.record_anchor(frame.anchor, container, self.size - frame.size_at_start)
-
-    def record_anchor(self, anchor: str | None, value: object, size: int) -> None:
-        if anchor is not None:
-            self.anchors[anchor] = (value, size)
-
-    def alias(self, event: AliasEvent) -> None:
-        mark = event.start_mark
-        name: str = event.anchor
-        if name in self.open_anchors:
-            self.report(mark.line, mark.column, f"alias *{name} refers to a node that contains it")
-            self.add(None, mark.line, mark.column, None)
+            self.report(key, [*path, name], message, unusable=False)
             return
-        found = self.anchors.get(name)
-        if found is None:
-            self.report(mark.line, mark.column, f"alias *{name} has no anchor &{name} before it")
-            self.add(None, mark.line, mark.column, None)
-            return
-        value, size = found
-        self.size += size
-        if self.size > MAX_ALIAS_EXPANSION:
-            self.report(mark.line, mark.column, "aliases expand to too many nodes; write the entries out")
-            raise _Aborted
-        self.add(value, mark.line, mark.column, value if isinstance(value, str) else None)
+        data[name] = item
+        data.at[name] = (key.line - 1, key.col - 1, value.line - 1, value.col - 1)
 
+    def unnamed(self, key: YamlNode, value: YamlNode, path: _Path) -> None:
+        """A key that is not text: reported (unless cut short), and its value left out."""
+        if key.kind != "scalar" and not key.alias:
+            self.value(key, [*path, None])
+        if not key.cut:
+            self.report(key, path, "mapping keys must be plain text", unusable=False)
+        self.value(value, [*path, None])
 
-def compose(raw: bytes, issues: Issues) -> tuple[object, bool]:
-    """Parse the file's bytes into plain data; (root, False) when it cannot be read as YAML."""
-    builder = _Builder(issues)
-    safe_yaml_parser()
-    # typ="safe" parses with libyaml's C parser (ruamel.yaml.clib) when it is installed.
-    events = YAML(typ="safe").parse(raw)
-    try:
-        root = builder.build(events)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line, mark.column) if mark is not None else (0, 0)
-        # libyaml's messages are fixed phrases and never quote the file's text.
-        what = "; ".join(str(part) for part in (exc.problem, exc.context) if part)
-        issues.add(line, col, "(yaml)", f"invalid YAML: {what or 'syntax error'}")
-        return None, False
-    except ReaderError as exc:
-        line, col = byte_position(raw, exc.position)
-        issues.add(line, col, "(yaml)", f"cannot be read as YAML: {exc.reason}")
-        return None, False
-    except (YAMLError, ValueError, UnicodeError):
-        issues.add(0, 0, "(yaml)", "cannot be read as YAML text")
-        return None, False
-    except _Aborted:
-        return None, False
-    finally:
-        events.close()
-    return root, True
+    def merged(self, value: YamlNode, path: _Path) -> list[Map]:
+        """The mappings a merge key's value brings in (none, reported, when it is not mappings)."""
+        data = self.value(value, [*path, "<<"])
+        sources = data if isinstance(data, Seq) else [data]
+        if value.cut:
+            return []
+        if all(isinstance(source, Map) for source in sources):
+            return sources  # type: ignore[return-value]
+        message = "a merge ('<<') takes a mapping or a list of mappings"
+        self.report(value, [*path, "<<"], message, unusable=False)
+        return []

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.errors import Problem
+from reconciler.yaml_tree import PathKey
 
 
 class Map(dict[str, Any]):
@@ -31,9 +32,6 @@ class Seq(list[Any]):
         self.line = line
         self.col = col
         self.at: list[tuple[int, int]] = []
-
-
-PathKey = str | int
 
 
 class Issues:

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler import values
-from reconciler.desired.located import Issues, Map, PathKey, Seq, path_text, short, shown, value_position
+from reconciler.desired.located import Issues, Map, Seq, path_text, short, shown, value_position
 from reconciler.desired.schema import UUID_PATTERN, is_name
 from reconciler.desired_policy import MAX_AGE_HINT, is_max_age, schema_accepts
 from reconciler.models import SecretValue
 from reconciler.text import quoted
+from reconciler.yaml_tree import PathKey
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 

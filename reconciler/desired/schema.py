@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from reconciler.desired.located import (
     Issues,
     Map,
-    PathKey,
     key_position,
     kind_of,
     node_at,
@@ -27,6 +26,7 @@ from reconciler.desired.located import (
     short,
 )
 from reconciler.desired_policy import MAX_AGE_HINT, schema_accepts
+from reconciler.yaml_tree import PathKey
 
 if TYPE_CHECKING:
     import jsonschema

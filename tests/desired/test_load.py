@@ -192,6 +192,27 @@ def test_entry_location_and_locate_agree(tmp_path: Path) -> None:
     assert desired.locate(write(tmp_path, "a: [", "broken.yaml"), ("a",)) is None
 
 
+def test_locate_reads_what_load_reads_and_skips_merged_keys(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        base: &b {tool_name: t}
+        again: &b !!int
+        entry:
+          <<: *b
+          own: 1
+        """,
+    )
+    # An anchor used twice and an invalid !!int: located all the same, as load reads them.
+    assert desired.locate(path, ("again",)) == Location(str(path), 2, 8)
+    assert desired.locate(path, ("entry", "own")) == Location(str(path), 5, 8)
+    assert desired.locate(path, ("entry", "<<")) is None
+    assert desired.locate(path, ("entry", "tool_name")) is None
+    assert desired.locate(write(tmp_path, "", "empty.yaml"), ()) == Location(
+        str(tmp_path / "empty.yaml"), 1, 1
+    )
+
+
 def test_environ_defaults_to_the_process_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECONCILER_TEST_TOKEN", "from-process-env")
     path = write(

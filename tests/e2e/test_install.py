@@ -36,7 +36,7 @@ def test_plain_pip_install_brings_the_c_parser_and_sniffio(tmp_path: Path) -> No
         "import sniffio\n"
         "from ruamel.yaml import YAML\n"
         "from reconciler import yaml_tree\n"
-        "print(yaml_tree.safe_yaml_parser().__name__)\n"
+        "print(yaml_tree._safe_yaml_parser().__name__)\n"
     )
     result = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
