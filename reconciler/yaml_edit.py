@@ -186,43 +186,38 @@ def _remove_keys(document: YamlDocument, node: YamlNode, keys: Sequence[str]) ->
             runs[-1].append(index)
         else:
             runs.append([index])
-    result: list[tuple[int, int, str]] = []
-    for run in runs:
-        first, last = run[0], run[-1]
-        following = last + 1 if last + 1 < len(pairs) else None
-        first_key = pairs[first][0]
-        if node.style == "flow":
-            if all(_alone_on_lines(text, pairs[i]) for i in run):
-                # A multi-line flow mapping with one entry a line: those lines go, as in a block.
-                result.extend(
-                    (_line_start(text, pairs[i][0].start), _next_line(text, _pair_end(pairs[i])), "")
-                    for i in run
-                )
-                continue
-            if following is not None:
-                # `a: 1, b: 2` -> `b: 2`: the entry and its comma up to the next key.
-                result.append((first_key.start, pairs[following][0].start, ""))
-            else:
-                # The last entries: from the end of the kept one before them, its comma included.
-                result.append((_pair_end(pairs[first - 1]), _pair_end(pairs[last]), ""))
-            continue
-        first_line = _line_start(text, first_key.start)
-        if not text[first_line : first_key.start].strip():
-            # Each entry starts its own line: its lines go, with any comment at their end.
-            result.extend(
-                (_line_start(text, pairs[i][0].start), _next_line(text, _pair_end(pairs[i])), "") for i in run
-            )
-            continue
-        # The first key shares its line with a `- `: the next kept key moves up onto that line.
-        # Whole-line comments between them stay, just above it.
-        assert following is not None
-        next_key = pairs[following][0]
-        between = text[_next_line(text, _pair_end(pairs[last])) : _line_start(text, next_key.start)]
-        comments = "".join(
-            line for line in between.splitlines(keepends=True) if line.lstrip().startswith("#")
-        )
-        result.append((first_line, next_key.start, comments + text[first_line : first_key.start]))
-    return result
+    return [span for run in runs for span in _remove_run(text, node, run)]
+
+
+def _remove_run(text: str, node: YamlNode, run: list[int]) -> list[tuple[int, int, str]]:
+    """The replacements that remove the adjacent entries `run` of the mapping `node`."""
+    pairs = node.pairs
+    first, last = run[0], run[-1]
+    following = last + 1 if last + 1 < len(pairs) else None
+    first_key = pairs[first][0]
+    whole_lines = [
+        (_line_start(text, pairs[i][0].start), _next_line(text, _pair_end(pairs[i])), "") for i in run
+    ]
+    if node.style == "flow":
+        if all(_alone_on_lines(text, pairs[i]) for i in run):
+            # A multi-line flow mapping with one entry a line: those lines go, as in a block.
+            return whole_lines
+        if following is not None:
+            # `a: 1, b: 2` -> `b: 2`: the entry and its comma up to the next key.
+            return [(first_key.start, pairs[following][0].start, "")]
+        # The last entries: from the end of the kept one before them, its comma included.
+        return [(_pair_end(pairs[first - 1]), _pair_end(pairs[last]), "")]
+    first_line = _line_start(text, first_key.start)
+    if not text[first_line : first_key.start].strip():
+        # Each entry starts its own line: its lines go, with any comment at their end.
+        return whole_lines
+    # The first key shares its line with a `- `: the next kept key moves up onto that line.
+    # Whole-line comments between them stay, just above it.
+    assert following is not None
+    next_key = pairs[following][0]
+    between = text[_next_line(text, _pair_end(pairs[last])) : _line_start(text, next_key.start)]
+    comments = "".join(line for line in between.splitlines(keepends=True) if line.lstrip().startswith("#"))
+    return [(first_line, next_key.start, comments + text[first_line : first_key.start])]
 
 
 _SAFE_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@+=-]*")
