@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import desired, fsutil
+from reconciler import desired
 from reconciler.desired import append
 from reconciler.errors import DesiredFileError, ReconcilerError
 from reconciler.values import LiteralValueError
@@ -168,9 +168,3 @@ def test_append_refuses_a_file_that_is_not_a_desired_state(tmp_path: Path) -> No
     path = write(tmp_path / "t.yaml", "version: 1\nsecrets: {a: 1}\n")
     with pytest.raises(DesiredFileError, match="must be a list"):
         append.append_secrets(path, [ENTRY])
-
-
-def test_write_atomic_reports_a_directory_it_cannot_write_in(tmp_path: Path) -> None:
-    with pytest.raises(ReconcilerError, match=r"cannot write .*missing/s.yaml \(No such file or directory\)"):
-        fsutil.replace_text(tmp_path / "missing" / "s.yaml", "x\n")
-    assert list(tmp_path.iterdir()) == []
