@@ -36,11 +36,14 @@ def test_plain_pip_install_brings_the_c_parser_and_sniffio(tmp_path: Path) -> No
         "import sniffio\n"
         "from ruamel.yaml import YAML\n"
         "from reconciler import yaml_tree\n"
+        "from reconciler.desired import schema\n"
         "print(yaml_tree._safe_yaml_parser().__name__)\n"
+        "print(schema.json_schema()['$schema'])\n"
     )
     result = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "CParser"
+    # The JSON Schema is kept once, as package data (schemas/ links to it): the install carries it.
+    assert result.stdout.split() == ["CParser", "https://json-schema.org/draft/2020-12/schema"]
     version = subprocess.run(
         [str(venv / "bin" / "reconciler"), "--version"], capture_output=True, text=True, check=False
     )
