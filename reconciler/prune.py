@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from fnmatch import fnmatchcase
 
 from reconciler.errors import PlanError
@@ -66,6 +66,18 @@ def deletes(
                 phase=phase,
             )
         )
+    _guard(found, remote, claimed, in_scope, max_deletes)
+    return found
+
+
+def _guard(
+    found: list[Change],
+    remote: tuple[RemoteSecret, ...],
+    claimed: Mapping[str, str],
+    in_scope: Callable[[str], bool],
+    max_deletes: int | None,
+) -> None:
+    """PlanError when the deletes pass --max-deletes, or (without it) half of what the plan manages."""
     limit = DEFAULT_MAX_DELETES if max_deletes is None else max_deletes
     if len(found) > limit:
         raise PlanError(
@@ -79,7 +91,6 @@ def deletes(
             f"the plan would delete {len(found)} of the {managed} secrets it manages (more than half); "
             "refusing. Check the file, or pass --max-deletes to confirm"
         )
-    return found
 
 
 def warnings(

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from reconciler.endpoint import canonical, shown
 from reconciler.errors import StateError
@@ -162,38 +163,23 @@ def load(path: Path, key: StateKey) -> State:
         ) from exc
     try:
         data = json.loads(raw)
-        if not isinstance(data, dict) or data.get("format_version") not in _READABLE:
-            version = data.get("format_version") if isinstance(data, dict) else None
-            if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-                raise StateError(
-                    f"{path}: the state file is format {version}, written by a newer reconciler; this one "
-                    f"reads up to {FORMAT_VERSION}. Upgrade reconciler"
-                )
-            raise ValueError("not a state file")
-        if data.get("key_id") != key.key_id:
-            written = str(data.get("key_id"))[:32]
-            raise StateError(
-                f"{path}: the state was written under another state key (key id {written!r}, "
-                f"now {key.key_id}, {key.source}); set the {STATE_KEY_ENV} used before, or pass "
-                "--ignore-state to plan from the remote display alone"
-            )
+        _check_header(path, data, key)
         entries = {}
         for secret_id, item in data["secrets"].items():
             unknown = set(item) - _ENTRY_FIELDS
             if unknown or not isinstance(item.get("secret_name"), str):
                 raise ValueError(f"entry {secret_id} is malformed")
             entries[secret_id] = StateEntry(**{**item, "secret_id": secret_id})
-        forgotten = frozenset(str(x) for x in data.get("forgotten", []))
-        applied = frozenset(str(x) for x in data.get("applied_plans", []))
-        protected = frozenset(str(x) for x in data.get("protected", []))
-        account = _account(data.get("account"))
-        pending = {}
-        for name, item in (data.get("pending") or {}).items():
-            if set(item) != _PENDING_FIELDS or not isinstance(item["in_doubt"], bool):
-                raise ValueError(f"pending create {name} is malformed")
-            if not all(isinstance(v, str) for k, v in item.items() if k != "in_doubt"):
-                raise ValueError(f"pending create {name} is malformed")
-            pending[str(name)] = PendingCreate(secret_name=str(name), **item)
+        return State(
+            path,
+            key,
+            MappingProxyType(entries),
+            forgotten=frozenset(str(x) for x in data.get("forgotten", [])),
+            applied_plans=frozenset(str(x) for x in data.get("applied_plans", [])),
+            protected=frozenset(str(x) for x in data.get("protected", [])),
+            account=_account(data.get("account")),
+            pending=MappingProxyType(_pending(data.get("pending") or {})),
+        )
     except StateError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
@@ -201,16 +187,36 @@ def load(path: Path, key: StateKey) -> State:
             f"{path}: the state file is corrupt ({type(exc).__name__}); restore it from backup, "
             "delete it, or pass --ignore-state"
         ) from exc
-    return State(
-        path,
-        key,
-        MappingProxyType(entries),
-        forgotten,
-        applied,
-        protected,
-        account=account,
-        pending=MappingProxyType(pending),
-    )
+
+
+def _check_header(path: Path, data: object, key: StateKey) -> None:
+    """A state file this reconciler reads, written under `key`."""
+    if not isinstance(data, dict) or data.get("format_version") not in _READABLE:
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+            raise StateError(
+                f"{path}: the state file is format {version}, written by a newer reconciler; this one "
+                f"reads up to {FORMAT_VERSION}. Upgrade reconciler"
+            )
+        raise ValueError("not a state file")
+    if data.get("key_id") != key.key_id:
+        written = str(data.get("key_id"))[:32]
+        raise StateError(
+            f"{path}: the state was written under another state key (key id {written!r}, "
+            f"now {key.key_id}, {key.source}); set the {STATE_KEY_ENV} used before, or pass "
+            "--ignore-state to plan from the remote display alone"
+        )
+
+
+def _pending(raw: Mapping[str, dict[str, Any]]) -> dict[str, PendingCreate]:
+    pending = {}
+    for name, item in raw.items():
+        if set(item) != _PENDING_FIELDS or not isinstance(item["in_doubt"], bool):
+            raise ValueError(f"pending create {name} is malformed")
+        if not all(isinstance(v, str) for k, v in item.items() if k != "in_doubt"):
+            raise ValueError(f"pending create {name} is malformed")
+        pending[str(name)] = PendingCreate(secret_name=str(name), **item)
+    return pending
 
 
 def _account(raw: object) -> Account | None:

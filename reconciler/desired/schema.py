@@ -294,56 +294,77 @@ def _json_type(value: object) -> str:
 
 
 def _schema_message(error: jsonschema.ValidationError, path: tuple[PathKey, ...]) -> str:
-    validator = error.validator
-    value = error.validator_value
-    instance = error.instance
     field = next((p for p in reversed(path) if isinstance(p, str)), "")
-    if validator == "type":
-        names = value if isinstance(value, list) else [value]
-        words: list[str] = []
-        for name in names:
-            words.extend(["true", "false"] if name == "boolean" else [_TYPE_WORDS.get(str(name), str(name))])
-        expected = _either(words)
-        hint = _TYPE_HINTS.get(field) if isinstance(path[-1], str) else None
-        message = f"must be {expected}{f' ({hint})' if hint else ''}, not {kind_of(instance)}"
-        if "string" in names and isinstance(instance, bool | int | float):
-            message += "; quote it if it is meant as text"
-        if "boolean" in names and isinstance(instance, str) and instance.lower() in _YAML11_BOOLEANS:
-            message += " (YAML 1.2 reads yes/no/on/off as text)"
-        return message
-    if validator == "const":
-        if field == "version":
-            if isinstance(instance, int | float) and not isinstance(instance, bool):
-                return (
-                    f"version {short(instance)} is not supported; "
-                    f"this reconciler reads version {FORMAT_VERSION}"
-                )
-            return f"must be the number {FORMAT_VERSION}, not {kind_of(instance)}"
+    explain = _MESSAGES.get(str(error.validator))
+    if explain is None:
+        return f"breaks the schema's '{error.validator}' rule"
+    return explain(error.validator_value, error.instance, field, path)
+
+
+def _type_message(value: object, instance: object, field: str, path: tuple[PathKey, ...]) -> str:
+    names = value if isinstance(value, list) else [value]
+    words: list[str] = []
+    for name in names:
+        words.extend(["true", "false"] if name == "boolean" else [_TYPE_WORDS.get(str(name), str(name))])
+    hint = _TYPE_HINTS.get(field) if isinstance(path[-1], str) else None
+    message = f"must be {_either(words)}{f' ({hint})' if hint else ''}, not {kind_of(instance)}"
+    if "string" in names and isinstance(instance, bool | int | float):
+        message += "; quote it if it is meant as text"
+    if "boolean" in names and isinstance(instance, str) and instance.lower() in _YAML11_BOOLEANS:
+        message += " (YAML 1.2 reads yes/no/on/off as text)"
+    return message
+
+
+def _const_message(value: object, instance: object, field: str, _path: tuple[PathKey, ...]) -> str:
+    if field != "version":
         return f"must be {short(value)}"
-    if validator == "minLength":
-        if isinstance(instance, str) and not instance:
-            return "is empty"
-        return f"must be at least {value} characters long"
-    if validator == "maxLength":
-        length = len(instance) if isinstance(instance, str) else 0
-        return f"is {length} characters long; the API accepts at most {value}"
-    if validator == "minItems":
-        return f"must list at least {value} item{'s' if value != 1 else ''}"
-    if validator == "uniqueItems" and isinstance(instance, list):
-        seen: set[str] = set()
-        for item in instance:
-            if isinstance(item, str):
-                if item in seen:
-                    return f"lists {short(item)} more than once"
-                seen.add(item)
-        return "lists an item more than once"
-    if validator == "pattern":
-        if field == "secret_id":
-            return "must be a UUID such as 0b3e1c4a-2f7d-4c1e-9a8b-5d6f7e8a9b0c"
-        if field == "max_age":
-            return f"must be {MAX_AGE_HINT}, not {short(instance)}"
-        return "does not have the expected form"
-    return f"breaks the schema's '{validator}' rule"
+    if isinstance(instance, int | float) and not isinstance(instance, bool):
+        return f"version {short(instance)} is not supported; this reconciler reads version {FORMAT_VERSION}"
+    return f"must be the number {FORMAT_VERSION}, not {kind_of(instance)}"
+
+
+def _min_length_message(value: object, instance: object, _field: str, _path: tuple[PathKey, ...]) -> str:
+    if isinstance(instance, str) and not instance:
+        return "is empty"
+    return f"must be at least {value} characters long"
+
+
+def _max_length_message(value: object, instance: object, _field: str, _path: tuple[PathKey, ...]) -> str:
+    length = len(instance) if isinstance(instance, str) else 0
+    return f"is {length} characters long; the API accepts at most {value}"
+
+
+def _min_items_message(value: object, _instance: object, _field: str, _path: tuple[PathKey, ...]) -> str:
+    return f"must list at least {value} item{'s' if value != 1 else ''}"
+
+
+def _unique_message(_value: object, instance: object, _field: str, _path: tuple[PathKey, ...]) -> str:
+    seen: set[str] = set()
+    for item in instance if isinstance(instance, list) else ():
+        if isinstance(item, str):
+            if item in seen:
+                return f"lists {short(item)} more than once"
+            seen.add(item)
+    return "lists an item more than once"
+
+
+def _pattern_message(_value: object, instance: object, field: str, _path: tuple[PathKey, ...]) -> str:
+    if field == "secret_id":
+        return "must be a UUID such as 0b3e1c4a-2f7d-4c1e-9a8b-5d6f7e8a9b0c"
+    if field == "max_age":
+        return f"must be {MAX_AGE_HINT}, not {short(instance)}"
+    return "does not have the expected form"
+
+
+_MESSAGES: dict[str, Callable[[object, object, str, tuple[PathKey, ...]], str]] = {
+    "type": _type_message,
+    "const": _const_message,
+    "minLength": _min_length_message,
+    "maxLength": _max_length_message,
+    "minItems": _min_items_message,
+    "uniqueItems": _unique_message,
+    "pattern": _pattern_message,
+}
 
 
 _YAML11_BOOLEANS = frozenset({"yes", "no", "on", "off", "y", "n"})
