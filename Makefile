@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests bench tools
 	$(BIN)/ruff format --check reconciler tests bench tools
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/pylint reconciler
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
