@@ -35,6 +35,8 @@ ONE = "/api/v1/secrets/{secret_id}"
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
 Scenario = Callable[[FastAPI, httpx.AsyncClient], Awaitable[None]]
+# The style of the tests about pages and their metadata.
+PAGED = EmulatorConfig(list_style="paged")
 
 
 def run(
@@ -188,7 +190,7 @@ def test_many_concurrent_requests_from_one_client() -> None:
         listed = checked(await client.get(LIST, params={"page_size": 100, "page": 2}), LIST)
         assert listed["pagination"]["total"] == 200
 
-    run(scenario)
+    run(scenario, PAGED)
 
 
 # Auth
@@ -589,7 +591,7 @@ def test_list_pages_in_creation_order() -> None:
         assert [s["secret_id"] for s in limited["data"]] == ids[:2]
         assert limited["pagination"]["page_size"] == 2 and limited["pagination"]["total_pages"] == 4
 
-    run(scenario)
+    run(scenario, PAGED)
 
 
 def test_list_defaults_to_pages_of_fifty() -> None:
@@ -601,7 +603,7 @@ def test_list_defaults_to_pages_of_fifty() -> None:
         second = checked(await client.get(LIST, params={"page": 2}), LIST)
         assert len(second["data"]) == 10 and second["pagination"]["has_next"] is False
 
-    run(scenario)
+    run(scenario, PAGED)
 
 
 def test_an_empty_account_lists_nothing() -> None:
@@ -618,8 +620,26 @@ def test_an_empty_account_lists_nothing() -> None:
                 "has_previous": False,
             },
         }
+        assert checked(await client.get(LIST, params={"limit": 100, "offset": 0}), LIST) == {
+            "data": [],
+            "pagination": {
+                "total": 0,
+                "page": 1,
+                "page_size": 100,
+                "total_pages": 0,
+                "has_next": False,
+                "has_previous": False,
+            },
+        }
 
-    run(scenario)
+    run(scenario, PAGED)
+    run(lambda _app, client: _lists_nothing(client), EmulatorConfig(list_style="offset"))
+    run(lambda _app, client: _lists_nothing(client), EmulatorConfig(list_style="cursor"))
+
+
+async def _lists_nothing(client: httpx.AsyncClient) -> None:
+    body = checked(await client.get(LIST), LIST)
+    assert body["data"] == [] and body.get("next_cursor") is None
 
 
 @pytest.mark.parametrize(
@@ -639,7 +659,67 @@ def test_out_of_range_paging_is_a_422(params: dict[str, Any], loc: list[str]) ->
         assert response.status_code == 422
         assert [d["loc"] for d in checked(response, LIST)["detail"]] == [loc]
 
-    run(scenario)
+    run(scenario, PAGED)
+
+
+def test_the_paged_maximum_is_a_flag_and_beyond_it_is_a_422() -> None:
+    async def scenario(_app: FastAPI, client: httpx.AsyncClient) -> None:
+        await _create_names(client, [f"s{i}" for i in range(30)])
+        refused = await client.get(LIST, params={"page_size": 26})
+        assert [d["loc"] for d in checked(refused, LIST)["detail"]] == [["query", "page_size"]]
+        body = checked(await client.get(LIST, params={"page_size": 25}), LIST)
+        assert len(body["data"]) == 25 and body["pagination"]["total_pages"] == 2
+        assert checked(await client.get(LIST), LIST)["pagination"]["page_size"] == 10
+
+    run(scenario, EmulatorConfig(list_style="paged", max_limit=25, default_limit=10))
+
+
+def test_offset_style_windows_by_limit_and_offset_with_a_silent_maximum() -> None:
+    async def scenario(_app: FastAPI, client: httpx.AsyncClient) -> None:
+        ids = await _create_names(client, [f"s{i}" for i in range(130)])
+        first = checked(await client.get(LIST), LIST)
+        assert set(first) == {"data"} and [s["secret_id"] for s in first["data"]] == ids[:10]
+        wide = checked(await client.get(LIST, params={"limit": 500, "page_size": 500}), LIST)
+        assert [s["secret_id"] for s in wide["data"]] == ids[:100]
+        later = checked(await client.get(LIST, params={"limit": 100, "offset": 99}), LIST)
+        assert [s["secret_id"] for s in later["data"]] == ids[99:]
+        paged = checked(await client.get(LIST, params={"page": 3, "limit": 5}), LIST)
+        assert [s["secret_id"] for s in paged["data"]] == ids[:5]  # page is not honoured
+        assert checked(await client.get(LIST, params={"offset": 500}), LIST) == {"data": []}
+        for params, loc in (({"offset": -1}, ["query", "offset"]), ({"limit": 0}, ["query", "limit"])):
+            refused = await client.get(LIST, params=params)
+            assert [d["loc"] for d in checked(refused, LIST)["detail"]] == [loc]
+
+    run(scenario, EmulatorConfig(list_style="offset"))
+
+
+def test_cursor_style_follows_next_cursor_and_does_not_shift_when_secrets_go() -> None:
+    async def scenario(_app: FastAPI, client: httpx.AsyncClient) -> None:
+        ids = await _create_names(client, [f"s{i}" for i in range(25)])
+        first = checked(await client.get(LIST), LIST)
+        assert [s["secret_id"] for s in first["data"]] == ids[:10] and first["next_cursor"]
+        # A delete before the cursor moves nothing after it.
+        assert (await client.delete(url(ids[0]))).status_code == 200
+        second = checked(await client.get(LIST, params={"cursor": first["next_cursor"]}), LIST)
+        assert [s["secret_id"] for s in second["data"]] == ids[10:20]
+        third = checked(await client.get(LIST, params={"cursor": second["next_cursor"], "limit": 50}), LIST)
+        assert [s["secret_id"] for s in third["data"]] == ids[20:] and third["next_cursor"] is None
+        refused = await client.get(LIST, params={"cursor": "../x"})
+        assert [d["loc"] for d in checked(refused, LIST)["detail"]] == [["query", "cursor"]]
+
+    run(scenario, EmulatorConfig(list_style="cursor"))
+
+
+@pytest.mark.parametrize("style", ["offset", "envelope", "array"])
+def test_a_capped_server_answers_its_first_n_whatever_is_asked(style: str) -> None:
+    async def scenario(_app: FastAPI, client: httpx.AsyncClient) -> None:
+        ids = await _create_names(client, [f"s{i}" for i in range(30)])
+        for params in ({}, {"limit": 100}, {"offset": 20}, {"page": 2, "page_size": 5}, {"skip": 7}):
+            body = (await client.get(LIST, params=params)).json()
+            items = body if style == "array" else body["data"]
+            assert [s["secret_id"] for s in items] == ids[:20]
+
+    run(scenario, EmulatorConfig(list_style=style, cap=20))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("style", ["envelope", "array"])

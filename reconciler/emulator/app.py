@@ -42,10 +42,10 @@ ACCOUNT_NAMESPACE = uuid.uuid5(
     uuid.NAMESPACE_URL, "https://api.intelligence.io.solutions/reconciler-emulator"
 )
 AUTH_HEADERS = (b"authorization", b"x-api-key", b"token")
-MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
+DEFAULT_LIMIT = 10
 REQUEST_LOG_LIMIT = 100_000
-LOGGED_QUERY_KEYS = ("page", "page_size", "limit")
+LOGGED_QUERY_KEYS = ("page", "page_size", "limit", "offset", "skip", "cursor")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=1024)]
@@ -406,27 +406,32 @@ def create_app(config: EmulatorConfig, *, clock: Callable[[], int] = wall_clock_
     async def list_secrets(
         request: Request,
         page: Annotated[int, Query(ge=1)] = 1,
-        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-        limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
+        page_size: Annotated[int | None, Query(ge=1)] = None,
+        limit: Annotated[int | None, Query(ge=1)] = None,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        cursor: Annotated[str | None, Query(max_length=64)] = None,
     ) -> Response:
         user_id = _user(request)
-        if config.list_style != "paged":
-            data = [state.secret_info(secret) for secret in store.all(user_id)]
-            return JSONResponse(data if config.list_style == "array" else {"data": data})
-        size = limit if limit is not None else page_size
-        total = store.count(user_id)
-        offset = (page - 1) * size
-        secrets = store.page(user_id, offset, size) if offset < total else []
-        total_pages = math.ceil(total / size)
-        pagination = {
-            "total": total,
-            "page": page,
-            "page_size": size,
-            "total_pages": total_pages,
-            "has_next": page < total_pages,
-            "has_previous": page > 1,
-        }
-        return JSONResponse({"data": [state.secret_info(s) for s in secrets], "pagination": pagination})
+        style = config.list_style
+        if config.cap is not None or style in ("envelope", "array"):
+            # Every paging parameter ignored: the first `cap` secrets, or all of them.
+            found = store.page(user_id, 0, config.cap) if config.cap is not None else store.all(user_id)
+            data = [state.secret_info(s) for s in found]
+            return JSONResponse(data if style == "array" else {"data": data})
+        if style == "paged":
+            return _paged(state, user_id, page, page_size, limit)
+        size = min(limit or config.default_limit or DEFAULT_LIMIT, config.max_limit)
+        if style == "offset":
+            found = store.page(user_id, offset, size)
+            return JSONResponse({"data": [state.secret_info(s) for s in found]})
+        if cursor is not None and not (cursor.startswith("c") and cursor[1:].isdigit()):
+            return _query_error("cursor", "Invalid cursor", "value_error")
+        # One more than asked tells whether a next cursor is due; keyed by creation order, it does
+        # not shift when secrets are created or deleted meanwhile.
+        found = store.after(user_id, int(cursor[1:]) if cursor else 0, size + 1)
+        more = len(found) > size
+        data = [state.secret_info(s) for s in found[:size]]
+        return JSONResponse({"data": data, "next_cursor": f"c{found[size - 1].seq}" if more else None})
 
     @app.post(SECRETS_PATH)
     async def create_secret(request: Request, body: SecretCreate) -> Response:
@@ -479,6 +484,36 @@ def create_app(config: EmulatorConfig, *, clock: Callable[[], int] = wall_clock_
             return JSONResponse({"message": "Emulator reset"})
 
     return app
+
+
+def _query_error(name: str, msg: str, kind: str) -> JSONResponse:
+    """A 422 in FastAPI's shape, for checks that depend on the configuration."""
+    return JSONResponse({"detail": [{"loc": ["query", name], "msg": msg, "type": kind}]}, status_code=422)
+
+
+def _paged(
+    state: EmulatorState, user_id: str, page: int, page_size: int | None, limit: int | None
+) -> Response:
+    """`{data, pagination}`: `limit`, when given, is the page size instead of `page_size`."""
+    config = state.config
+    for name, asked in (("page_size", page_size), ("limit", limit)):
+        if asked is not None and asked > config.max_limit:
+            message = f"Input should be less than or equal to {config.max_limit}"
+            return _query_error(name, message, "less_than_equal")
+    size = limit or page_size or config.default_limit or DEFAULT_PAGE_SIZE
+    total = state.store.count(user_id)
+    offset = (page - 1) * size
+    secrets = state.store.page(user_id, offset, size) if offset < total else []
+    total_pages = math.ceil(total / size)
+    pagination = {
+        "total": total,
+        "page": page,
+        "page_size": size,
+        "total_pages": total_pages,
+        "has_next": page < total_pages,
+        "has_previous": page > 1,
+    }
+    return JSONResponse({"data": [state.secret_info(s) for s in secrets], "pagination": pagination})
 
 
 def state_of(app: FastAPI) -> EmulatorState:

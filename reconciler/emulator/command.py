@@ -101,7 +101,27 @@ def base_url(host: str, port: int) -> str:
     type=click.Choice(LIST_STYLE_CHOICES),
     default="paged",
     show_default=True,
-    help="List response shape: {data, pagination}, {data} with everything, or a bare array.",
+    help="How the list pages: limit/offset in {data}; page/page_size in {data, pagination}; a "
+    "next_cursor; or everything at once in {data} or a bare array.",
+)
+@click.option(
+    "--default-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Window when none is asked for. Default: 10 (50 for paged).",
+)
+@click.option(
+    "--max-limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Largest window: offset and cursor give it silently for more; paged answers 422.",
+)
+@click.option(
+    "--cap",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Answer the first N secrets to every list request, whatever paging is asked for.",
 )
 @click.option(
     "--quota-bytes",

@@ -9,11 +9,11 @@ from typing import Literal
 from reconciler.errors import UsageError
 
 PatchNull = Literal["clear", "ignore"]
-ListStyle = Literal["paged", "envelope", "array"]
+ListStyle = Literal["offset", "paged", "cursor", "envelope", "array"]
 DuplicateNames = Literal["allow", "reject"]
 
 PATCH_NULL_CHOICES: tuple[PatchNull, ...] = ("clear", "ignore")
-LIST_STYLE_CHOICES: tuple[ListStyle, ...] = ("paged", "envelope", "array")
+LIST_STYLE_CHOICES: tuple[ListStyle, ...] = ("offset", "paged", "cursor", "envelope", "array")
 DUPLICATE_NAMES_CHOICES: tuple[DuplicateNames, ...] = ("allow", "reject")
 
 DEFAULT_DB_PATH = ".reconciler/emulator.db"
@@ -34,6 +34,12 @@ class EmulatorConfig:
     display_head: int = 4
     display_tail: int = 4
     list_style: ListStyle = "paged"
+    # The window when none is asked for: None is the style's own (10; 50 for paged).
+    default_limit: int | None = None
+    # The largest window: offset and cursor give it silently for more, paged answers 422.
+    max_limit: int = 100
+    # Answer the account's first N secrets to every list request, whatever paging is asked for.
+    cap: int | None = None
     # None: no quota. Counts UTF-8 bytes of secret_name plus secret_value over an account's secrets.
     quota_bytes: int | None = None
     duplicate_names: DuplicateNames = "allow"
@@ -58,7 +64,13 @@ class EmulatorConfig:
         if self.patch_null not in PATCH_NULL_CHOICES:
             problems.append("patch_null must be clear or ignore")
         if self.list_style not in LIST_STYLE_CHOICES:
-            problems.append("list_style must be paged, envelope or array")
+            problems.append(f"list_style must be one of {', '.join(LIST_STYLE_CHOICES)}")
+        if self.max_limit < 1 or (self.default_limit is not None and self.default_limit < 1):
+            problems.append("default_limit and max_limit must be >= 1")
+        elif self.default_limit is not None and self.default_limit > self.max_limit:
+            problems.append("default_limit must not exceed max_limit")
+        if self.cap is not None and (self.cap < 1 or self.list_style in ("paged", "cursor")):
+            problems.append("cap must be >= 1, with the offset, envelope or array list style")
         if self.duplicate_names not in DUPLICATE_NAMES_CHOICES:
             problems.append("duplicate_names must be allow or reject")
         if self.display_head < 0 or self.display_tail < 0:

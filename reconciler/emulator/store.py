@@ -49,6 +49,10 @@ _SELECT_PAGE = (
     "SELECT seq, secret_id, user_id, secret_name, secret_value, tool_name, tool_arg, is_default_for_tool, "
     "created_us, updated_us FROM secrets WHERE user_id = ? ORDER BY seq LIMIT ? OFFSET ?"
 )
+_SELECT_AFTER = (
+    "SELECT seq, secret_id, user_id, secret_name, secret_value, tool_name, tool_arg, is_default_for_tool, "
+    "created_us, updated_us FROM secrets WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+)
 _SELECT_ALL = (
     "SELECT seq, secret_id, user_id, secret_name, secret_value, tool_name, tool_arg, is_default_for_tool, "
     "created_us, updated_us FROM secrets WHERE user_id = ? ORDER BY seq"
@@ -213,6 +217,13 @@ class Store:
         """Up to `limit` secrets of the account in creation order, skipping the first `offset`."""
         with self._lock:
             rows = self._conn.execute(_SELECT_PAGE, (user_id, limit, offset)).fetchall()
+        return [_from_row(row) for row in rows]
+
+    def after(self, user_id: str, seq: int, limit: int) -> list[StoredSecret]:
+        """Up to `limit` secrets of the account created after the one numbered `seq`, in creation order:
+        a cursor that no create or delete elsewhere can shift."""
+        with self._lock:
+            rows = self._conn.execute(_SELECT_AFTER, (user_id, seq, limit)).fetchall()
         return [_from_row(row) for row in rows]
 
     def all(self, user_id: str) -> list[StoredSecret]:
