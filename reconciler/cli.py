@@ -120,6 +120,17 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def listing_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The one way past a listing that cannot be proven to hold every secret (README: "How the listing
+    is trusted"); never on by default."""
+    return click.option(
+        "--assume-complete-listing",
+        is_flag=True,
+        help="Go on when the account's listing cannot be proven to hold every secret (a secret it "
+        "missed would be created again). Only when you know the account holds no other secret.",
+    )(func)
+
+
 def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options that change what is planned."""
     options = [
@@ -158,6 +169,7 @@ def _settings(file: Path, opts: dict[str, Any], concurrency: int | None = None) 
         color=False if opts["no_color"] else None,
         verbosity=int(opts["verbose"]),
         is_tty=sys.stdout.isatty(),
+        assume_complete_listing=bool(opts.get("assume_complete_listing")),
     )
 
 
@@ -194,6 +206,7 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     help="Save the plan (no values: fingerprints) for `reconciler apply PLAN`.",
 )
 @plan_options
+@listing_option
 @common_options
 def plan(file: Path, fmt: str, detailed_exitcode: bool, out: Path | None, **opts: Any) -> None:
     """Show what apply would change in the account to match FILE, field by field."""
@@ -221,6 +234,7 @@ def plan(file: Path, fmt: str, detailed_exitcode: bool, out: Path | None, **opts
 @click.option("--break-lock", is_flag=True, help="Take the state lock even if another run holds it.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @plan_options
+@listing_option
 @common_options
 def apply(
     file: Path,
@@ -338,6 +352,7 @@ def _progress_bar(total: int) -> Callable[[int, int], None] | None:
     is_flag=True,
     help="Exit 1 when there is no state file (a lost CI cache) instead of comparing without one.",
 )
+@listing_option
 @common_options
 def drift(file: Path, fmt: str, require_state: bool, **opts: Any) -> None:
     """Report what changed outside reconciler since the last apply, and values older than their
@@ -359,6 +374,7 @@ def drift(file: Path, fmt: str, require_state: bool, **opts: Any) -> None:
     "--names", "globs", multiple=True, metavar="GLOB", help="Import only names matching (repeatable)."
 )
 @click.option("--dry-run", is_flag=True, help="Print the file as it would be; write nothing.")
+@listing_option
 @common_options
 def import_(file: Path, globs: tuple[str, ...], dry_run: bool, **opts: Any) -> None:
     """Write the account's secrets into FILE (new, or appended to with its comments kept).

@@ -7,7 +7,6 @@ import email.utils
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from reconciler import listing
+from reconciler.answers import SAFE_ID, Answer, parse_secret, read_answer, refused_params
 from reconciler.endpoint import DEFAULT_API_URL, LOCAL, canonical, shown
 from reconciler.errors import (
     ApiError,
@@ -29,19 +30,15 @@ from reconciler.errors import (
     UsageError,
     ValidationApiError,
 )
+from reconciler.listing import Listing, Query
 from reconciler.models import PENDING_CREATE_HOLD_S, PatchValue, RemoteSecret, SecretValue
 from reconciler.redaction import Redactor
 
 log = logging.getLogger("reconciler.client")
 
 SECRETS_PATH = "/api/v1/secrets/"
-PAGE_SIZE = 100
-# A server that keeps answering has_next with new ids forever is cut off here rather than hanging.
-MAX_PAGES = 1_000
 MAX_BODY_BYTES = 64 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# The contract's ids are UUIDs; anything that is one path segment of plain characters is accepted.
-SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_~-]{0,127}")
 AUTH_HEADERS = ("bearer", "x-api-key")
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -63,6 +60,8 @@ class ClientConfig:
     concurrency: int = 4
     # An answer larger than this is refused while it streams in, before it can exhaust memory.
     max_body_bytes: int = MAX_BODY_BYTES
+    # Go on with a listing nothing proves whole (--assume-complete-listing; never the default).
+    assume_complete_listing: bool = False
 
     def __repr__(self) -> str:
         return f"ClientConfig(api_url={self.api_url!r}, auth_header={self.auth_header!r})"
@@ -87,46 +86,6 @@ def _sent_secrets(body: Mapping[str, PatchValue] | None) -> tuple[str, ...]:
     if not body:
         return ()
     return tuple(v.reveal() for v in body.values() if isinstance(v, SecretValue))
-
-
-def parse_secret(item: object, where: str) -> RemoteSecret:
-    """A SecretInfo object, checked field by field: a malformed answer is an error, not a guess."""
-    if not isinstance(item, dict):
-        raise ServerError(f"malformed answer from {where}: a secret is {type(item).__name__}, not an object")
-
-    def text(name: str, *, optional: bool = False) -> str | None:
-        value = item.get(name)
-        if value is None and optional:
-            return None
-        if not isinstance(value, str):
-            kind = "missing" if name not in item else f"a {type(value).__name__}, not a string"
-            raise ServerError(f"malformed answer from {where}: field {name!r} is {kind}")
-        return value
-
-    default = item.get("is_default_for_tool", False)
-    if default is None:
-        default = False
-    if not isinstance(default, bool):
-        raise ServerError(f"malformed answer from {where}: field 'is_default_for_tool' is not a boolean")
-    secret_id = text("secret_id")
-    name = text("secret_name")
-    assert secret_id is not None and name is not None
-    if not SAFE_ID.fullmatch(secret_id):
-        # Ids go into request paths: "../x" or "a?b" would send our writes somewhere else.
-        raise ServerError(
-            f"malformed answer from {where}: field 'secret_id' is not an id (a UUID is expected)"
-        )
-    return RemoteSecret(
-        secret_id=secret_id,
-        secret_name=name,
-        tool_name=text("tool_name", optional=True),
-        tool_arg=text("tool_arg", optional=True),
-        is_default_for_tool=default,
-        created_at=text("created_at", optional=True) or "",
-        updated_at=text("updated_at", optional=True) or "",
-        user_id=text("user_id", optional=True) or "",
-        display=text("display", optional=True),
-    )
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -171,10 +130,13 @@ class Client:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         displays: Iterable[str | None] = (),
+        state_ids: frozenset[str] = frozenset(),
     ) -> None:
         """`app`: an ASGI application served in-process (`--api-url local` passes the emulator's).
-        `displays`: those an earlier client of this run has seen; no error message repeats them."""
+        `displays`: those an earlier client of this run has seen; no error message repeats them.
+        `state_ids`: the secrets the state knows; every listing must hold those that exist."""
         self.config = config
+        self.state_ids = state_ids
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._limit = asyncio.Semaphore(max(1, config.concurrency))
@@ -224,79 +186,52 @@ class Client:
 
     # -- operations -------------------------------------------------------------------------------
 
-    async def list_secrets(self) -> tuple[RemoteSecret, ...]:
-        """Every secret of the account, following pages while the server says there are more.
+    async def list_secrets(self) -> Listing:
+        """Every secret of the account, proven whole (see `listing`): a plan made from part of it would
+        create again what it missed. An unprovable listing is an IncompleteListingError, unless the
+        configuration assumes it whole."""
+        return await listing.read_account(
+            self._list_answer,
+            self.find,
+            list_url=str(self._http.base_url).rstrip("/") + SECRETS_PATH,
+            batch=self.config.concurrency,
+            # An id that is no plain path segment is no secret of this API (and is never requested).
+            known_ids=[i for i in self.state_ids if SAFE_ID.fullmatch(i)],
+            assume_complete=self.config.assume_complete_listing,
+        )
 
-        A plan made from a partial list would create secrets that exist and miss ones to delete, so a
-        listing that cannot be shown complete is an error, never a shorter answer.
-        """
-        seen: dict[str, RemoteSecret] = {}
-        total: int | None = None
-        prefetched = await self._first_pages()
-        page = 1
-        while page <= MAX_PAGES:
-            body = prefetched[page - 1] if page <= len(prefetched) else await self._page(page)
-            items, has_next, total = _page_items(body)
-            new = 0
-            for item in items:
-                secret = parse_secret(item, "GET /api/v1/secrets/")
-                if secret.secret_id not in seen:
-                    seen[secret.secret_id] = secret
-                    new += 1
-            if not has_next or not items:
-                break
-            if new == 0:
-                raise ServerError(
-                    f"listing secrets: page {page} repeated secrets already listed although the server "
-                    "said more pages follow; refusing to plan from a partial list, try again"
-                )
-            page += 1
-        else:
-            raise ServerError(f"listing secrets did not end after {MAX_PAGES} pages; the server keeps paging")
-        if total is not None and len(seen) < total:
-            raise ServerError(
-                f"listing secrets returned {len(seen)} secrets but the server counts {total} (the account "
-                "changed while it was listed, or its pages are inconsistent); try again"
-            )
-        return tuple(seen.values())
-
-    async def _page(self, page: int) -> Any:
-        params = {"page": page, "page_size": PAGE_SIZE} if page > 1 else {"page_size": PAGE_SIZE}
-        return await self._json("GET", SECRETS_PATH, params=params, what="listing secrets")
-
-    async def _first_pages(self) -> list[Any]:
-        """Page 1, and when it tells how many secrets there are, every other page at once.
-
-        On a real network each page costs a round trip; fetching them side by side (within the
-        concurrency limit) turns a hundred round trips into a few dozen. The pages are still checked
-        one by one, in order, as if they had been read one after another.
-        """
-        first = await self._page(1)
-        items, has_next, total = _page_items(first)
-        if not has_next or total is None or not items:
-            return [first]
-        count = min(MAX_PAGES, -(-total // len(items)))
-        tasks = [asyncio.create_task(self._page(page)) for page in range(2, count + 1)]
-        try:
-            rest = await asyncio.gather(*tasks)
-        except BaseException:
-            # The first failure is the answer (not an exception group); the other pages are dropped.
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        return [first, *rest]
+    async def _list_answer(self, query: Query) -> Answer:
+        what = "listing secrets"
+        params = dict(query.params) if query.link is None else None
+        response = await self._send(
+            "GET", query.link or SECRETS_PATH, params=params, what=what, passthrough=frozenset({404, 422})
+        )
+        if response.status_code == 404:
+            detail = self.redactor.detail(_body_of(response))
+            said = f" (server said: {detail})" if detail else ""
+            where = shown(self.config.api_url)
+            raise NotFoundError(f"{what}: HTTP 404{said}: no secrets list at {where}; {_CHECK_URL}", 404)
+        if response.status_code == 422:
+            body = _body_of(response)
+            refused = refused_params(body) & listing.PAGING_PARAMS
+            if not refused:
+                raise _status_error(response, what, self.redactor.detail(body), self.config)
+            return Answer(refused=refused)
+        return read_answer(self._decode(response, what, _CHECK_URL))
 
     async def get(self, secret_id: str) -> RemoteSecret:
         body = await self._json("GET", _secret_path(secret_id), what=f"reading secret {secret_id}")
         return parse_secret(body, f"GET /api/v1/secrets/{secret_id}")
 
-    async def exists(self, secret_id: str) -> bool:
+    async def find(self, secret_id: str) -> RemoteSecret | None:
+        """The secret, or None when the server says it does not exist (404)."""
         try:
-            await self.get(secret_id)
+            return await self.get(secret_id)
         except NotFoundError:
-            return False
-        return True
+            return None
+
+    async def exists(self, secret_id: str) -> bool:
+        return await self.find(secret_id) is not None
 
     async def create(
         self, body: Mapping[str, PatchValue], *, known_ids: frozenset[str] = frozenset()
@@ -324,7 +259,7 @@ class Client:
                     if wait:
                         await self._sleep(wait)
                     try:
-                        listed = await self.list_secrets()
+                        listed = (await self.list_secrets()).secrets
                     except ApiError as unknown:
                         raise type(exc)(
                             f"{exc}. Whether it was created anyway could not be checked ({unknown}); "
@@ -368,12 +303,12 @@ class Client:
     # -- transport --------------------------------------------------------------------------------
 
     async def _json(
-        self, method: str, path: str, *, params: Mapping[str, int] | None = None, what: str
+        self, method: str, path: str, *, params: Mapping[str, int | str] | None = None, what: str
     ) -> Any:
         response = await self._send(method, path, params=params, what=what)
         return self._decode(response, what)
 
-    def _decode(self, response: httpx.Response, what: str) -> Any:
+    def _decode(self, response: httpx.Response, what: str, hint: str = "") -> Any:
         try:
             body = response.json()
         except (ValueError, RecursionError) as exc:
@@ -381,6 +316,7 @@ class Client:
             raise ServerError(
                 f"{what}: the server answered {response.status_code} with "
                 f"{self.redactor.line(kind, 60) or 'no content type'}, not JSON that can be read"
+                f"{'; ' + hint if hint else ''}"
             ) from exc
         for display in _displays_in(body):
             self.redactor.add(display)
@@ -392,12 +328,14 @@ class Client:
         path: str,
         *,
         body: Mapping[str, PatchValue] | None = None,
-        params: Mapping[str, int] | None = None,
+        params: Mapping[str, int | str] | None = None,
         retry: bool = True,
         gone_after_retry: bool = False,
         what: str,
         attempts_before: int = 0,
+        passthrough: frozenset[int] = frozenset(),
     ) -> httpx.Response:
+        """The answer of the first attempt that succeeds (or has a status in `passthrough`)."""
         secrets = _sent_secrets(body)
         content = _encode_body(body, what) if body is not None else None
         headers = {"content-type": "application/json"} if content is not None else None
@@ -427,7 +365,7 @@ class Client:
                     sorted(body) if body else [],
                     response.status_code,
                 )
-                if response.status_code < 300:
+                if response.status_code < 300 or response.status_code in passthrough:
                     return response
                 if response.status_code == 404 and gone_after_retry and attempt > 0:
                     log.info("%s: already gone after an earlier attempt that failed", what)
@@ -448,7 +386,7 @@ class Client:
         method: str,
         path: str,
         content: bytes | None,
-        params: Mapping[str, int] | None,
+        params: Mapping[str, int | str] | None,
         headers: Mapping[str, str] | None,
         what: str,
     ) -> httpx.Response:
@@ -493,22 +431,6 @@ def _secret_path(secret_id: str) -> str:
     return SECRETS_PATH + secret_id
 
 
-def _page_items(body: Any) -> tuple[list[Any], bool, int | None]:
-    """A page's items, whether more pages follow, and the account's total when the server says it."""
-    if isinstance(body, list):
-        return body, False, None
-    if isinstance(body, dict) and isinstance(body.get("data"), list):
-        pagination = body.get("pagination")
-        if not isinstance(pagination, dict):
-            return body["data"], False, None
-        total = pagination.get("total")
-        known = total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
-        return body["data"], pagination.get("has_next") is True, known
-    raise ServerError(
-        "malformed answer from GET /api/v1/secrets/: expected a list or an object with a 'data' list"
-    )
-
-
 # Listings after a create that may still be in flight: waits between them, in seconds.
 RELIST_WAITS = (1.0, 2.0, 4.0)
 IN_DOUBT_ADVICE = (
@@ -535,6 +457,13 @@ def _maybe_in_flight(error: ApiError) -> bool:
         return True
     cause = error.__cause__
     return isinstance(cause, httpx.ReadTimeout | httpx.WriteTimeout | TimeoutError)
+
+
+# A 404 or a web page where the secrets list should be: the URL, not a secret, is wrong.
+_CHECK_URL = (
+    "check --api-url: it should be the API's base URL, such as https://api.intelligence.io.solutions "
+    "(with or without /api)"
+)
 
 
 def _status_error(

@@ -18,6 +18,7 @@ from reconciler.diff import desired_essence
 from reconciler.drift import display_consistent
 from reconciler.endpoint import LOCAL, canonical
 from reconciler.errors import PlanError, StateError, UsageError
+from reconciler.listing import Listing
 from reconciler.models import (
     Action,
     ApplyReport,
@@ -44,25 +45,36 @@ class PlanResult:
     remote: tuple[RemoteSecret, ...]
     state: state_file.State | None
     plan: Plan
+    # The secrets the state knows: every later listing of this run must hold those that exist.
+    known_ids: frozenset[str] = frozenset()
+    # --assume-complete-listing, given or recorded in the saved plan: apply's listings assume it too.
+    assume_complete_listing: bool = False
 
 
-def connect(settings: Settings, *, displays: Iterable[str | None] = ()) -> Client:
+def connect(
+    settings: Settings, state_ids: frozenset[str] = frozenset(), *, displays: Iterable[str | None] = ()
+) -> Client:
     """A client for the configured account; `--api-url local` serves the emulator in-process.
-    `displays`: those this run has already listed, never to be repeated by an error message."""
+
+    `state_ids`: the secrets the state knows; every listing must hold those that exist.
+    `displays`: those this run has already listed, never to be repeated by an error message.
+    """
     config = ClientConfig(
         api_url=settings.api_url,
         api_key=settings.api_key,
         auth_header=settings.auth_header,
         timeout=settings.timeout,
         concurrency=settings.concurrency,
+        assume_complete_listing=settings.assume_complete_listing,
     )
     if canonical(settings.api_url) != LOCAL:
-        return Client(config, displays=displays)
+        return Client(config, displays=displays, state_ids=state_ids)
     from reconciler.emulator.app import create_app
     from reconciler.emulator.config import EmulatorConfig
 
     settings.local_db.parent.mkdir(parents=True, exist_ok=True)
-    return Client(config, app=create_app(EmulatorConfig(db_path=str(settings.local_db))), displays=displays)
+    app = create_app(EmulatorConfig(db_path=str(settings.local_db)))
+    return Client(config, app=app, displays=displays, state_ids=state_ids)
 
 
 def state_key(settings: Settings) -> state_file.StateKey:
@@ -81,20 +93,41 @@ def _timestamp() -> str:
     return _now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def known_ids(settings: Settings, current: state_file.State | None) -> frozenset[str]:
+    """Every secret id the state knows (entries, protected, forgotten), with or without its key."""
+    if current is not None:
+        return frozenset(current.entries) | current.protected_ids | current.forgotten
+    protected, forgotten = state_file.load_guards(settings.state_path)
+    return protected | forgotten
+
+
+def with_listing(plan: Plan, listing: Listing) -> Plan:
+    """The plan with the listing it was made from, and a warning when nothing proved that listing whole."""
+    warnings = plan.warnings
+    if listing.assumed:
+        warnings += (
+            f"planned from a listing that is {listing.proof}; a secret it missed would be created "
+            "again, and prune cannot delete it",
+        )
+    return replace(plan, listing=listing.note(), warnings=warnings)
+
+
 async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> PlanResult:
     """Load the file and list the account at once (parsing overlaps the network), then plan."""
     key = state_key(settings)
     current = None if settings.ignore_state else state_file.load(settings.state_path, key)
-    async with connect(settings) as client:
+    ids = known_ids(settings, current)
+    async with connect(settings, ids) as client:
         loading = asyncio.create_task(asyncio.to_thread(desired_file.load, path, environ=settings.environ))
-        listing = asyncio.create_task(client.list_secrets())
-        done = await asyncio.gather(loading, listing, return_exceptions=True)
-    wanted, remote = done
+        reading = asyncio.create_task(client.list_secrets())
+        done = await asyncio.gather(loading, reading, return_exceptions=True)
+    wanted, listing = done
     # The file's own problems come first: they are what the user can fix without the network.
     if isinstance(wanted, BaseException):
         raise wanted
-    if isinstance(remote, BaseException):
-        raise remote
+    if isinstance(listing, BaseException):
+        raise listing
+    remote = listing.secrets
     options = replace(options, now=_now())
     if current is not None:
         state_file.check_account(current, settings.api_url, _api_key(settings), remote)
@@ -107,8 +140,8 @@ async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> Pla
         protected, forgotten = state_file.load_guards(settings.state_path)
         options = replace(options, protected_ids=protected, forgotten_ids=forgotten)
     plan = build_plan(wanted, remote, view, options)
-    plan = replace(plan, workflows=workflow_notes(wanted))
-    return PlanResult(wanted, remote, current, plan)
+    plan = replace(with_listing(plan, listing), workflows=workflow_notes(wanted))
+    return PlanResult(wanted, remote, current, plan, ids, settings.assume_complete_listing)
 
 
 async def make_drift(settings: Settings, path: Path, *, require_state: bool = False) -> PlanResult:
@@ -138,8 +171,14 @@ async def import_secrets(
         current = desired_file.load(path, resolve=False)
         managed = {s.secret_name for s in current.secrets}
         managed.update(name for s in current.secrets for name in s.previous_names)
-    async with connect(settings) as client:
-        remote = await client.list_secrets()
+    try:
+        state = None if settings.ignore_state else state_file.load(settings.state_path, state_key(settings))
+        ids = known_ids(settings, state)
+    except StateError:
+        # Import writes no state, so it needs none: an unreadable one only tells fewer secrets.
+        ids = frozenset()
+    async with connect(settings, ids) as client:
+        remote = (await client.list_secrets()).secrets
     found = importer.select(remote, managed=managed, names=names)
     if not found.entries:
         return found, ""
@@ -164,14 +203,19 @@ async def make_saved_plan(settings: Settings, saved: planfile.SavedPlan) -> Plan
     if current is not None and saved.plan_id in current.applied_plans:
         raise PlanError(f"{saved.path}: this plan was already applied; plan again for any further change")
     wanted = desired_file.load(saved.desired_path, environ=settings.environ)
-    async with connect(settings) as client:
-        remote = await client.list_secrets()
+    # The plan was reviewed with the listing it was made from: it is read under the same assumption.
+    settings = replace(settings, assume_complete_listing=saved.assume_complete_listing)
+    ids = known_ids(settings, current)
+    async with connect(settings, ids) as client:
+        listing = await client.list_secrets()
+    remote = listing.secrets
     if current is not None:
         state_file.check_account(current, settings.api_url, _api_key(settings), remote)
         forgotten, protected = current.forgotten, current.protected_ids
     else:
         protected, forgotten = state_file.load_guards(settings.state_path)
-    plan = planfile.rebuild(saved, wanted, remote, key, forgotten=forgotten, protected=protected)
+    rebuilt = planfile.rebuild(saved, wanted, remote, key, forgotten=forgotten, protected=protected)
+    plan = with_listing(rebuilt, listing)
     if current is not None:
         held = sorted(
             c.secret_name
@@ -183,7 +227,7 @@ async def make_saved_plan(settings: Settings, saved: planfile.SavedPlan) -> Plan
                 f"{saved.path}: refusing to apply, nothing was written: a create of {', '.join(held)} was "
                 "sent by a later run and its answer was lost, so it may still land. Plan again"
             )
-    return PlanResult(wanted, remote, current, plan)
+    return PlanResult(wanted, remote, current, plan, ids, saved.assume_complete_listing)
 
 
 def adoptable(result: PlanResult) -> dict[str, DesiredSecret]:
@@ -298,8 +342,10 @@ async def run_apply(
     if plan_id is not None:
         journal.plan_applied(plan_id)
     journal.flush()
+    settings = replace(settings, assume_complete_listing=result.assume_complete_listing)
     # The displays the plan's listing saw: no error text of this run may repeat them.
-    async with connect(settings, displays=[s.display for s in result.remote]) as client:
+    displays = [s.display for s in result.remote]
+    async with connect(settings, result.known_ids, displays=displays) as client:
         report = await execute(
             result.plan,
             client,

@@ -102,6 +102,10 @@ class ServerError(ApiError):
     """5xx still answered after every retry, or a malformed answer."""
 
 
+class IncompleteListingError(ServerError):
+    """The account's listing could not be proven whole: nothing may be planned from it."""
+
+
 class TransportError(ApiError):
     """Timeouts and connection failures after every retry."""
 

@@ -249,6 +249,20 @@ class WorkflowNote:
 
 
 @dataclass(frozen=True)
+class ListingNote:
+    """How the account was read: the dialect its list spoke, what proved the listing whole, counts.
+
+    `assumed`: nothing proved it whole; `--assume-complete-listing` said to go on anyway.
+    """
+
+    dialect: str
+    proof: str
+    secrets: int
+    requests: int
+    assumed: bool = False
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything `apply` would do, in execution order, plus drift and warnings."""
 
@@ -262,6 +276,8 @@ class Plan:
     notice: str = ""
     # Secrets found to be our own creates whose answer was lost: apply records them without a write.
     recovered: tuple[str, ...] = ()
+    # The listing the plan was made from (None for a plan built without one, as in tests).
+    listing: ListingNote | None = None
 
     def summary(self) -> dict[str, int]:
         counts = {a.value: 0 for a in Action}

@@ -48,6 +48,9 @@ class SavedPlan:
     api_url: str
     changes: tuple[Mapping[str, Any], ...]
     drift: tuple[Mapping[str, Any], ...]
+    # The plan was made from a listing nothing proved whole (--assume-complete-listing); applying it
+    # reads the account under the same assumption.
+    assume_complete_listing: bool = False
     # The HMAC the file was signed with, and the content it covers.
     signature: str = ""
     signed: str = ""
@@ -125,6 +128,18 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _listing_json(plan: Plan) -> dict[str, Any]:
+    note = plan.listing
+    if note is None:
+        return {"assume_complete": False}
+    return {
+        "assume_complete": note.assumed,
+        "dialect": note.dialect,
+        "proof": note.proof,
+        "secrets": note.secrets,
+    }
+
+
 def write(
     path: Path,
     plan: Plan,
@@ -142,6 +157,7 @@ def write(
         "desired": {"path": relative, "digest": desired.digest},
         "state_key_id": key.key_id,
         "api_url": canonical(api_url),
+        "listing": _listing_json(plan),
         "summary": plan.summary(),
         "changes": [
             {
@@ -200,7 +216,10 @@ def _parse(path: Path, data: dict[str, Any]) -> SavedPlan:
         desired = data["desired"]
         relative = desired["path"]
         changes, drift = data["changes"], data.get("drift", [])
+        listing = data.get("listing", {})
         if not isinstance(relative, str) or not isinstance(changes, list) or not isinstance(drift, list):
+            raise TypeError("a field has the wrong type")
+        if not isinstance(listing, dict):
             raise TypeError("a field has the wrong type")
         return SavedPlan(
             path=path,
@@ -211,6 +230,7 @@ def _parse(path: Path, data: dict[str, Any]) -> SavedPlan:
             api_url=str(data["api_url"]),
             changes=tuple(changes),
             drift=tuple(drift),
+            assume_complete_listing=listing.get("assume_complete") is True,
             signature=str(data.get("signature", "")),
             signed=_signed_text(data),
         )

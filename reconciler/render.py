@@ -16,6 +16,7 @@ from reconciler.models import (
     Change,
     DriftItem,
     FieldChange,
+    ListingNote,
     Outcome,
     PatchValue,
     Plan,
@@ -117,6 +118,7 @@ class _PlanView:
     # Values older than their max_age: notes of a plan, findings of a drift report.
     stale: tuple[_DriftRow, ...] = ()
     notice: str = ""
+    listing: ListingNote | None = None
 
     def count(self, action: Action) -> int:
         return dict(self.summary).get(action.value, 0)
@@ -214,6 +216,7 @@ def _project_plan(plan: Plan) -> _PlanView:
         workflows=tuple((note.severity, note.text) for note in plan.workflows),
         stale=tuple(_drift_row(d) for d in plan.stale),
         notice=plan.notice,
+        listing=plan.listing,
     )
 
 
@@ -467,6 +470,18 @@ def _drift_json(row: _DriftRow) -> dict[str, object]:
     return entry
 
 
+def _listing_json(note: ListingNote | None) -> dict[str, object] | None:
+    if note is None:
+        return None
+    return {
+        "dialect": note.dialect,
+        "proof": note.proof,
+        "secrets": note.secrets,
+        "requests": note.requests,
+        "assumed": note.assumed,
+    }
+
+
 def _plan_json(view: _PlanView) -> dict[str, object]:
     changes: list[dict[str, object]] = []
     for row in view.changes:
@@ -489,6 +504,7 @@ def _plan_json(view: _PlanView) -> dict[str, object]:
         "notes": [_drift_json(d) for d in view.stale],
         "warnings": list(view.warnings),
         "workflows": [{"severity": severity, "finding": text} for severity, text in view.workflows],
+        "listing": _listing_json(view.listing),
     }
 
 
@@ -504,7 +520,17 @@ def _md_plan_headline(view: _PlanView) -> str:
         line += f" · {_plural(len(view.warnings), 'warning')}"
     if view.drift:
         line += f" · drift: {_plural(len(view.drift), 'item')}"
+    if view.listing is not None:
+        line += "\n\n" + _md_listing(view.listing)
     return line
+
+
+def _md_listing(note: ListingNote) -> str:
+    proof = f"**{_md_inline(note.proof)}**" if note.assumed else f"complete: {_md_inline(note.proof)}"
+    return (
+        f"<sub>Account read: {_plural(note.secrets, 'secret')} in {_plural(note.requests, 'request')}, "
+        f"{_md_inline(note.dialect)}; {proof}.</sub>"
+    )
 
 
 def _md_change_block(row: _ChangeRow) -> str:
@@ -635,7 +661,11 @@ def render_drift(plan: Plan, fmt: str, *, color: bool = False) -> str:
     found = (*view.drift, *view.stale)
     if fmt == "json":
         items = [_drift_json(d) for d in found]
-        return _dumps({"format_version": FORMAT_VERSION, "notice": view.notice or None, "drift": items})
+        notice = view.notice or None
+        listing = _listing_json(view.listing)
+        return _dumps(
+            {"format_version": FORMAT_VERSION, "notice": notice, "drift": items, "listing": listing}
+        )
     if fmt == "markdown":
         return _drift_markdown(found, view.notice)
     out = [_paint(f"Note: {_visible(view.notice)}", _YELLOW, color), ""] if view.notice else []

@@ -36,6 +36,8 @@ class Settings:
     color: bool
     verbosity: int
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
+    # --assume-complete-listing: plan from a listing nothing proves whole. Never the default.
+    assume_complete_listing: bool = False
 
 
 def resolve(
@@ -51,6 +53,7 @@ def resolve(
     verbosity: int = 0,
     is_tty: bool = False,
     environ: Mapping[str, str] | None = None,
+    assume_complete_listing: bool = False,
 ) -> Settings:
     env = dict(os.environ if environ is None else environ)
     base = desired_path.parent if desired_path is not None else Path(".")
@@ -83,4 +86,5 @@ def resolve(
         color=color,
         verbosity=verbosity,
         environ=env,
+        assume_complete_listing=assume_complete_listing,
     )

@@ -16,6 +16,7 @@ from reconciler.emulator.config import EmulatorConfig
 from reconciler.errors import (
     ApiError,
     AuthError,
+    IncompleteListingError,
     NotFoundError,
     QuotaError,
     RateLimitedError,
@@ -56,16 +57,17 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-@pytest.mark.parametrize("style", ["paged", "envelope", "array"])
-def test_list_follows_every_shape_over_250_secrets(style: str) -> None:
+# 260, not 250: an answer of a round window size (250) to every request looks like a cap, and is refused.
+@pytest.mark.parametrize("style", ["paged", "offset", "cursor", "envelope", "array"])
+def test_list_follows_every_shape_over_260_secrets(style: str) -> None:
     async def go() -> None:
         app = create_app(EmulatorConfig(list_style=style))  # type: ignore[arg-type]
         async with client_for(httpx.ASGITransport(app=app)) as client:
-            for i in range(250):
+            for i in range(260):
                 await client.create({"secret_name": f"s{i:03}", "secret_value": SecretValue(f"value-{i}")})
-            listed = await client.list_secrets()
-        assert sorted(s.secret_name for s in listed) == [f"s{i:03}" for i in range(250)]
-        assert len({s.secret_id for s in listed}) == 250
+            listed = (await client.list_secrets()).secrets
+        assert sorted(s.secret_name for s in listed) == [f"s{i:03}" for i in range(260)]
+        assert len({s.secret_id for s in listed}) == 260
 
     run(go())
 
@@ -108,7 +110,7 @@ def test_quota_413_names_the_secret_and_says_nothing_was_written() -> None:
             with pytest.raises(QuotaError) as info:
                 await client.create({"secret_name": "big", "secret_value": SecretValue("x" * 100)})
             assert "'big'" in str(info.value) and "nothing was written" in str(info.value)
-            assert await client.list_secrets() == ()
+            assert (await client.list_secrets()).secrets == ()
 
     run(go())
 
@@ -136,7 +138,7 @@ def test_rate_limit_is_retried_honouring_retry_after() -> None:
 
     async def go() -> None:
         async with client_for(httpx.MockTransport(handler), sleeps) as client:
-            assert await client.list_secrets() == ()
+            assert (await client.list_secrets()).secrets == ()
 
     run(go())
     assert sleeps.delays == [3.0, 3.0]
@@ -180,7 +182,7 @@ def test_ambiguous_post_failure_never_creates_twice() -> None:
     async def go() -> None:
         async with client_for(transport) as client:
             made = await client.create({"secret_name": "once", "secret_value": SecretValue(CANARY)})
-            listed = await client.list_secrets()
+            listed = (await client.list_secrets()).secrets
         assert [s.secret_id for s in listed] == [made.secret_id]
 
     run(go())
@@ -202,7 +204,7 @@ def test_post_that_failed_without_acting_is_sent_again() -> None:
     async def go() -> None:
         async with client_for(FailFirst()) as client:
             await client.create({"secret_name": "twice", "secret_value": SecretValue(CANARY)})
-            assert [s.secret_name for s in await client.list_secrets()] == ["twice"]
+            assert [s.secret_name for s in (await client.list_secrets()).secrets] == ["twice"]
 
     run(go())
 
@@ -232,12 +234,14 @@ def test_malformed_answers_are_clear_errors(response: httpx.Response, error: typ
     run(go())
 
 
-def test_endless_pagination_with_nothing_new_stops() -> None:
+def test_endless_pagination_with_nothing_new_stops_and_refuses() -> None:
+    # An empty page that says more follow cannot end a listing: nothing proves the account is empty.
     page = {"data": [], "pagination": {"has_next": True}}
 
     async def go() -> None:
         async with hostile(lambda r: httpx.Response(200, json=page)) as client:
-            assert await client.list_secrets() == ()
+            with pytest.raises(IncompleteListingError, match="empty although the server said more"):
+                await client.list_secrets()
 
     run(go())
 
@@ -344,7 +348,7 @@ def test_pages_after_the_first_are_fetched_side_by_side_and_checked_in_order() -
 
     async def go() -> None:
         async with client_for(Slow(), concurrency=4) as client:
-            listed = await client.list_secrets()
+            listed = (await client.list_secrets()).secrets
         assert [s.secret_id for s in listed][:2] == ["id-1-0", "id-1-1"]
         assert len(listed) == 430 and listed[-1].secret_id == "id-5-29"
 
@@ -366,3 +370,90 @@ def test_a_failing_page_fetched_side_by_side_is_the_error() -> None:
                 await client.list_secrets()
 
     run(go())
+
+
+def test_the_look_up_after_an_ambiguous_create_failure_uses_the_same_proof() -> None:
+    # 25 secrets behind a server that answers its first 20: the look-up cannot prove the name absent,
+    # so the create is never sent again.
+    app = create_app(EmulatorConfig(list_style="envelope", cap=20))
+    inner = httpx.ASGITransport(app=app)
+    posts: list[int] = []
+
+    class ActThenFail(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await inner.handle_async_request(request)
+            if request.method == "POST":
+                posts.append(1)
+                if len(posts) == 26:
+                    await response.aread()
+                    return httpx.Response(502, json={"detail": "bad gateway"})
+            return response
+
+    async def go() -> None:
+        async with client_for(ActThenFail()) as client:
+            for i in range(25):
+                await client.create({"secret_name": f"s{i:02}", "secret_value": SecretValue(CANARY)})
+            with pytest.raises(ServerError, match="could not be checked") as info:
+                await client.create({"secret_name": "late", "secret_value": SecretValue(CANARY)})
+        assert "not proven to hold every secret" in str(info.value)
+
+    run(go())
+    assert len(posts) == 26
+
+
+@pytest.mark.parametrize(
+    ("response", "said"),
+    [
+        (httpx.Response(404, json={"detail": "Not Found"}), "HTTP 404 (server said: Not Found): no secrets"),
+        (
+            httpx.Response(200, text="<html>Sign in</html>", headers={"content-type": "text/html"}),
+            "answered 200 with text/html",
+        ),
+    ],
+)
+def test_a_404_or_a_web_page_where_the_list_should_be_says_to_check_the_api_url(
+    response: httpx.Response, said: str
+) -> None:
+    async def go() -> None:
+        async with hostile(lambda r: response) as client:
+            with pytest.raises(ApiError) as info:
+                await client.list_secrets()
+        assert said in str(info.value) and "check --api-url" in str(info.value)
+        assert "deleted" not in str(info.value)
+
+    run(go())
+
+
+def test_a_server_that_honours_skip_but_not_offset_is_listed_by_overlapping_windows() -> None:
+    names = [f"s{i:02}" for i in range(70)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        skip = int(request.url.params.get("skip", "0"))
+        limit = min(int(request.url.params.get("limit", "10")), 30)
+        items = [{"secret_id": f"id-{n}", "secret_name": n} for n in names[skip : skip + limit]]
+        return httpx.Response(200, json={"data": items})
+
+    async def go() -> None:
+        async with hostile(handler) as client:
+            listing = await client.list_secrets()
+        assert [s.secret_name for s in listing.secrets] == names
+        assert listing.dialect == "limit with offset or skip, {data}"
+
+    run(go())
+
+
+def test_a_next_link_to_another_origin_is_never_requested() -> None:
+    hosts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        item = {"secret_id": "id-1", "secret_name": "s1"}
+        return httpx.Response(200, json={"data": [item], "next": "https://collector.example/api/v1/secrets/"})
+
+    async def go() -> None:
+        async with hostile(handler) as client:
+            with pytest.raises(ServerError, match="another origin"):
+                await client.list_secrets()
+
+    run(go())
+    assert hosts == ["127.0.0.1"]

@@ -35,7 +35,7 @@ ONE = "/api/v1/secrets/{secret_id}"
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
 Scenario = Callable[[FastAPI, httpx.AsyncClient], Awaitable[None]]
-# The style of the tests about pages and their metadata.
+# The style of the tests about pages and their metadata (the default style is limit/offset).
 PAGED = EmulatorConfig(list_style="paged")
 
 
@@ -691,6 +691,17 @@ def test_offset_style_windows_by_limit_and_offset_with_a_silent_maximum() -> Non
             assert [d["loc"] for d in checked(refused, LIST)["detail"]] == [loc]
 
     run(scenario, EmulatorConfig(list_style="offset"))
+
+
+def test_the_default_style_is_limit_offset_with_a_default_of_10_and_a_silent_maximum_of_100() -> None:
+    assert EmulatorConfig().list_style == "offset"
+
+    async def scenario(_app: FastAPI, client: httpx.AsyncClient) -> None:
+        await _create_names(client, [f"s{i}" for i in range(120)])
+        assert len(checked(await client.get(LIST), LIST)["data"]) == 10
+        assert len(checked(await client.get(LIST, params={"limit": 1000}), LIST)["data"]) == 100
+
+    run(scenario)
 
 
 def test_cursor_style_follows_next_cursor_and_does_not_shift_when_secrets_go() -> None:

@@ -6,6 +6,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import replace
 from types import MappingProxyType
 
 import pytest
@@ -19,6 +20,7 @@ from reconciler.models import (
     Change,
     DriftItem,
     FieldChange,
+    ListingNote,
     Outcome,
     PatchValue,
     Plan,
@@ -277,7 +279,17 @@ def test_text_hostile_names_cannot_control_the_terminal() -> None:
 
 def test_json_shape() -> None:
     doc = json.loads(render_plan(sample_plan(), "json"))
-    assert set(doc) == {"format_version", "summary", "changes", "drift", "notes", "warnings", "workflows"}
+    assert set(doc) == {
+        "format_version",
+        "summary",
+        "changes",
+        "drift",
+        "notes",
+        "warnings",
+        "workflows",
+        "listing",
+    }
+    assert doc["listing"] is None
     assert doc["format_version"] == "1"
     assert doc["summary"] == {"create": 1, "update": 1, "rename": 1, "delete": 1, "noop": 1}
     assert [c["action"] for c in doc["changes"]] == ["delete", "create", "update", "rename"]
@@ -558,12 +570,17 @@ def test_drift_json() -> None:
     out = render_drift(drift_plan(), "json")
     assert out == render_drift(drift_plan(), "json")
     doc = json.loads(out)
-    assert set(doc) == {"format_version", "notice", "drift"}
+    assert set(doc) == {"format_version", "notice", "drift", "listing"}
     assert [d["verdict"] for d in doc["drift"]] == ["remote_value_changed", "fields_changed"]
     # `fields` keeps its meaning (before: the account, after: the plan); file/found say how it drifted.
     assert doc["drift"][1]["fields"] == {"tool_arg": {"before": "a", "after": "b"}}
     assert doc["drift"][1]["file"] == {"tool_arg": "b"} and doc["drift"][1]["found"] == {"tool_arg": "a"}
-    assert json.loads(render_drift(Plan(), "json")) == {"format_version": "1", "notice": None, "drift": []}
+    assert json.loads(render_drift(Plan(), "json")) == {
+        "format_version": "1",
+        "notice": None,
+        "drift": [],
+        "listing": None,
+    }
 
 
 NOTICE = "no state file at s.json: the account is compared with the file alone"
@@ -612,6 +629,35 @@ def test_a_plan_shows_stale_values_as_notes_never_as_changes_or_drift() -> None:
     assert doc["drift"] == [] and doc["notes"][0]["age_days"] == 40.25
     assert doc["summary"]["update"] == 0
     assert "**Notes**" in render_plan(plan, "markdown")
+
+
+LISTING = ListingNote(
+    dialect="limit with offset or skip, {data}",
+    proof="3 windows of up to 100, each starting with the secret the previous one ended with",
+    secrets=250,
+    requests=4,
+)
+
+
+def test_the_listing_a_plan_was_made_from_is_in_its_json_and_one_markdown_line() -> None:
+    plan = replace(sample_plan(), listing=LISTING)
+    doc = json.loads(render_plan(plan, "json"))
+    assert doc["listing"] == {
+        "dialect": LISTING.dialect,
+        "proof": LISTING.proof,
+        "secrets": 250,
+        "requests": 4,
+        "assumed": False,
+    }
+    assert json.loads(render_drift(plan, "json"))["listing"] == doc["listing"]
+    markdown = render_plan(plan, "markdown")
+    (line,) = [x for x in lines_of(markdown) if x.startswith("<sub>Account read:")]
+    assert line.startswith("<sub>Account read: 250 secrets in 4 requests, limit with offset or skip, ")
+    assert "complete: 3 windows" in line and "{" not in line
+    assumed = replace(plan, listing=replace(LISTING, assumed=True, proof="not proven, assumed"))
+    assert "; **not proven, assumed**.</sub>" in render_plan(assumed, "markdown")
+    # The text view stays the plan alone: -v tells how the account was read.
+    assert render_plan(plan, "text") == render_plan(sample_plan(), "text")
 
 
 def test_drift_markdown() -> None:

@@ -132,7 +132,7 @@ class Account:
         current = state_file.load(self.state_path, STATE_KEY_OBJ)
         journal = state_file.Journal(current)
         async with client(app, wrap=wrap) as api:
-            remote = await api.list_secrets()
+            remote = (await api.list_secrets()).secrets
             view = StateView(entries=current.entries, fingerprint=STATE_KEY_OBJ.fingerprint)
             plan = build_plan(desired, remote, view, options or PlanOptions(max_deletes=50))
             report = await execute(
@@ -293,7 +293,7 @@ def test_a_delete_is_dropped_from_the_state_before_it_is_sent(tmp_path: Path) ->
 
     async def go() -> ApplyReport:
         async with client(app, wrap=lambda inner: Log(inner, events)) as api:
-            remote = await api.list_secrets()
+            remote = (await api.list_secrets()).secrets
             plan = build_plan(desired, remote, options=PlanOptions(max_deletes=10))
             return await execute(
                 plan,

@@ -106,7 +106,7 @@ def test_any_listing_answer_is_secrets_or_a_clear_error(body: Any, status: int) 
     async def go() -> None:
         async with hostile(lambda request: httpx.Response(status, json=body)) as client:
             try:
-                listed = await client.list_secrets()
+                listed = (await client.list_secrets()).secrets
             except ApiError as exc:
                 assert str(exc) and "\n" not in str(exc)
                 return

@@ -99,7 +99,7 @@ def base_url(host: str, port: int) -> str:
 @click.option(
     "--list-style",
     type=click.Choice(LIST_STYLE_CHOICES),
-    default="paged",
+    default="offset",
     show_default=True,
     help="How the list pages: limit/offset in {data}; page/page_size in {data, pagination}; a "
     "next_cursor; or everything at once in {data} or a bare array.",

@@ -33,7 +33,8 @@ class EmulatorConfig:
     patch_null: PatchNull = "clear"
     display_head: int = 4
     display_tail: int = 4
-    list_style: ListStyle = "paged"
+    # limit/offset is what the evidence points to (docs/emulator.md, "List styles").
+    list_style: ListStyle = "offset"
     # The window when none is asked for: None is the style's own (10; 50 for paged).
     default_limit: int | None = None
     # The largest window: offset and cursor give it silently for more, paged answers 422.

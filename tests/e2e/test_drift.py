@@ -27,7 +27,17 @@ def patch(emu: RunningEmulator, secret_id: str, body: dict[str, object]) -> None
 
 
 def by_name(emu: RunningEmulator) -> dict[str, dict[str, object]]:
-    return {str(s["secret_name"]): s for s in secrets_of(emu)}
+    """Each secret as the API shows it (display included), by name."""
+    found: dict[str, dict[str, object]] = {}
+    for stored in secrets_of(emu):
+        response = httpx.get(
+            f"{emu.url}/api/v1/secrets/{stored['secret_id']}",
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        found[str(stored["secret_name"])] = response.json()
+    return found
 
 
 def applied(emu: RunningEmulator, tmp: Path, *extra: str) -> None:

@@ -93,7 +93,7 @@ def test_concurrent_clients_over_real_http(emulator: RunningEmulator) -> None:
                 *(http.post(LIST, json={"secret_name": f"s{i}", "secret_value": CANARY}) for i in range(50))
             )
             assert {r.status_code for r in responses} == {200}
-            listed = (await http.get(LIST, params={"page_size": 100})).json()
+            listed = (await http.get(LIST, params={"limit": 100})).json()
             assert sorted(s["secret_name"] for s in listed["data"]) == sorted(f"s{i}" for i in range(50))
 
     asyncio.run(main())
