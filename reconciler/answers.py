@@ -16,8 +16,32 @@ WHERE = "GET /api/v1/secrets/"
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_~-]{0,127}")
 
 
+_OPTIONAL = ("tool_name", "tool_arg", "created_at", "updated_at", "user_id", "display")
+
+
 def parse_secret(item: object, where: str) -> RemoteSecret:
     """A SecretInfo object, checked field by field: a malformed answer is an error, not a guess."""
+    # The common case at once (a listing reads every secret, twice for pages); else the slow path
+    # finds and names what is wrong.
+    if isinstance(item, dict):
+        secret_id, name = item.get("secret_id"), item.get("secret_name")
+        tool, arg, created, updated, user, display = (item.get(key) for key in _OPTIONAL)
+        default = item.get("is_default_for_tool", False)
+        if (
+            isinstance(secret_id, str)
+            and isinstance(name, str)
+            and (default is None or isinstance(default, bool))
+            and all(v is None or isinstance(v, str) for v in (tool, arg, created, updated, user, display))
+            and SAFE_ID.fullmatch(secret_id)
+        ):
+            return RemoteSecret(
+                secret_id, name, tool, arg, bool(default), created or "", updated or "", user or "", display
+            )
+    return _checked(item, where)
+
+
+def _checked(item: object, where: str) -> RemoteSecret:
+    """parse_secret field by field, so that the error names the first field that is wrong."""
     if not isinstance(item, dict):
         raise ServerError(f"malformed answer from {where}: a secret is {type(item).__name__}, not an object")
 
