@@ -3,7 +3,7 @@
 # The values below are demo stand-ins set in this shell only; real ones come from your CI's secrets.
 set -euo pipefail
 cd "$(dirname "$0")"
-RECONCILER="../.venv/bin/reconciler"
+RECONCILER="${RECONCILER:-../.venv/bin/reconciler}"
 
 export GITHUB_ACCESS_TOKEN="ghp_demoDemoDemoDemo0001"
 export SLACK_BOT_TOKEN="xoxb-demo-demo-demo-0002"
@@ -16,10 +16,18 @@ chmod 600 .secrets/linear
 # A fresh local account every run, so the demo always starts from nothing.
 rm -rf .reconciler
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+# Bold step headers only on a terminal, and never with NO_COLOR (https://no-color.org).
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  bold=$'\033[1m' reset=$'\033[0m'
+else
+  bold="" reset=""
+fi
+step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$reset"; }
 
 step reconciler validate secrets.yaml
-"$RECONCILER" validate secrets.yaml
+"$RECONCILER" validate secrets.yaml 2>&1
+echo "(These warnings are on purpose: secrets.yaml binds secrets that no example workflow uses, to"
+echo " show the check. The steps below count them in one line instead of repeating them.)"
 
 step reconciler plan secrets.yaml --api-url local
 "$RECONCILER" plan secrets.yaml --api-url local

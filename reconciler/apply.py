@@ -19,7 +19,8 @@ log = logging.getLogger("reconciler.apply")
 # is recorded (with None) before it is sent as well: a state must never claim a secret that may
 # already be gone, and must know of a create whose answer may be lost.
 Recorder = Callable[[Change, RemoteSecret | None], None]
-Progress = Callable[[int, int], None]
+# Called with each change's outcome as soon as it is known (verified, failed or skipped), in any order.
+Progress = Callable[[Outcome], None]
 
 
 class VerificationError(ApiError):
@@ -78,16 +79,20 @@ async def execute(
     outcomes: dict[int, Outcome] = {}
     blocked = _Blocked()
     limit = asyncio.Semaphore(max(1, concurrency))
-    counter = [0]
+
+    def settle(index: int, outcome: Outcome) -> None:
+        outcomes[index] = outcome
+        if progress is not None:
+            progress(outcome)
 
     async def write(index: int, change: Change) -> tuple[int, Change, RemoteSecret | None] | None:
         async with limit:
             if stop is not None and stop.is_set():
-                outcomes[index] = Outcome(change, Status.SKIPPED, "not started: interrupted")
+                settle(index, Outcome(change, Status.SKIPPED, "not started: interrupted"))
                 return None
             why = blocked.reason(change)
             if why is not None:
-                outcomes[index] = Outcome(change, Status.SKIPPED, why, change.secret_id)
+                settle(index, Outcome(change, Status.SKIPPED, why, change.secret_id))
                 return None
             try:
                 created = await _write(change, client)
@@ -96,9 +101,8 @@ async def execute(
                 # happened: it is verified and recorded like any other, so the state does not lag it.
                 if not await _landed(change, client):
                     blocked.fail(change)
-                    outcomes[index] = Outcome(
-                        change, Status.FAILED, str(exc), change.secret_id, in_doubt=exc.in_doubt
-                    )
+                    failed = Outcome(change, Status.FAILED, str(exc), change.secret_id, in_doubt=exc.in_doubt)
+                    settle(index, failed)
                     return None
                 log.info(
                     "%s %r took effect although the server answered an error",
@@ -106,10 +110,6 @@ async def execute(
                     change.secret_name,
                 )
                 created = None
-            finally:
-                counter[0] += 1
-                if progress is not None:
-                    progress(counter[0], len(work))
             return index, change, created
 
     for phase in sorted({c.phase for c in work}):
@@ -125,12 +125,15 @@ async def execute(
                 checkpoint()
         results = await asyncio.gather(*(write(i, c) for i, c in batch))
         written = [r for r in results if r is not None]
-        for index, outcome, after in await _verify_all(written, client, limit, account_size):
+
+        def verified(index: int, outcome: Outcome, after: RemoteSecret | None) -> None:
             if outcome.status is Status.OK and recorder is not None:
                 recorder(outcome.change, after)
             elif outcome.status is Status.FAILED:
                 blocked.fail(outcome.change)
-            outcomes[index] = outcome
+            settle(index, outcome)
+
+        await _verify_all(written, client, limit, account_size, verified)
         if checkpoint is not None:
             checkpoint()
     interrupted = stop is not None and stop.is_set()
@@ -171,12 +174,17 @@ Written = tuple[int, Change, RemoteSecret | None]
 
 
 async def _verify_all(
-    written: list[Written], client: Client, limit: asyncio.Semaphore, account_size: int
-) -> list[tuple[int, Outcome, RemoteSecret | None]]:
-    """Read every written secret back. Many writes are checked against one listing, which costs a
-    request per hundred secrets instead of one request per write."""
+    written: list[Written],
+    client: Client,
+    limit: asyncio.Semaphore,
+    account_size: int,
+    verified: Callable[[int, Outcome, RemoteSecret | None], None],
+) -> None:
+    """Read every written secret back, handing each outcome to `verified` as soon as it is known.
+    Many writes are checked against one listing, which costs a request per hundred secrets instead of
+    one request per write."""
     if not written:
-        return []
+        return
     listed: dict[str, RemoteSecret] | None = None
     if len(written) > account_size // 100 + 3:
         try:
@@ -187,7 +195,7 @@ async def _verify_all(
         if listing is not None and not listing.assumed:
             listed = {s.secret_id: s for s in listing.secrets}
 
-    async def check(item: Written) -> tuple[int, Outcome, RemoteSecret | None]:
+    async def check(item: Written) -> None:
         index, change, created = item
         secret_id = created.secret_id if created is not None else change.secret_id
         assert secret_id is not None
@@ -198,12 +206,14 @@ async def _verify_all(
                 f"{change.action.value} {change.secret_name!r} was sent, but reading it back failed, so it "
                 f"is neither verified nor recorded ({exc}); plan again"
             )
-            return index, Outcome(change, Status.FAILED, unread, secret_id), None
+            verified(index, Outcome(change, Status.FAILED, unread, secret_id), None)
+            return
         try:
             _verify(change, after)
         except ApiError as exc:
-            return index, Outcome(change, Status.FAILED, str(exc), secret_id), None
-        return index, Outcome(change, Status.OK, "", secret_id), after
+            verified(index, Outcome(change, Status.FAILED, str(exc), secret_id), None)
+            return
+        verified(index, Outcome(change, Status.OK, "", secret_id), after)
 
     async def _read(change: Change, secret_id: str) -> RemoteSecret | None:
         async with limit:
@@ -211,7 +221,7 @@ async def _verify_all(
                 return await client.get(secret_id) if await client.exists(secret_id) else None
             return await client.get(secret_id)
 
-    return list(await asyncio.gather(*(check(item) for item in written)))
+    await asyncio.gather(*(check(item) for item in written))
 
 
 def _verify(change: Change, after: RemoteSecret | None) -> None:

@@ -12,11 +12,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from reconciler.errors import ExitCode, ReconcilerError, UsageError
+from reconciler.options import (
+    break_lock_option,
+    connection_options,
+    format_option,
+    listing_option,
+    output_options,
+    plan_options,
+)
 
 if TYPE_CHECKING:
     from reconciler.engine import PlanResult
     from reconciler.models import ApplyReport
     from reconciler.plan import PlanOptions
+    from reconciler.render import Origin
     from reconciler.settings import Settings
 
 # Subcommands defined in their own modules are imported only when invoked, to keep start-up fast.
@@ -50,10 +59,17 @@ def cli() -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--offline", is_flag=True, help="Do not resolve value references (no secrets needed).")
-def validate(files: tuple[Path, ...], offline: bool) -> None:
-    """Check FILE...: schema, API limits, and (unless --offline) that every value reference resolves."""
-    from reconciler import desired
-    from reconciler.errors import DesiredFileError, Problem
+@click.option("--allow-empty", is_flag=True, help="Accept an empty `secrets:` list with prune on.")
+@output_options
+def validate(files: tuple[Path, ...], offline: bool, allow_empty: bool) -> None:
+    """Check FILE...: schema, API limits, and (unless --offline) that every value reference resolves.
+
+    A file that `plan` would refuse for its own content fails here too (an empty `secrets:` list with
+    prune on), so a pre-commit hook catches a broken merge.
+    """
+    from reconciler import console, desired
+    from reconciler.errors import DesiredFileError, PlanError, Problem
+    from reconciler.prune import check_not_empty
 
     problems: list[Problem] = []
     failed: list[str] = []
@@ -63,6 +79,11 @@ def validate(files: tuple[Path, ...], offline: bool) -> None:
         except DesiredFileError as exc:
             problems.extend(exc.problems)
             continue
+        try:
+            check_not_empty(state, enabled=state.prune.enabled, allow_empty=allow_empty)
+        except PlanError as exc:
+            failed.append(exc.message)
+            continue
         count = len(state.secrets)
         mode = " (offline: references not resolved)" if offline else ""
         if not offline:
@@ -71,13 +92,17 @@ def validate(files: tuple[Path, ...], offline: bool) -> None:
             # Offline there is no value to measure; without an account, io.net's display is assumed.
             source = "assumed: io.net does not document them"
             for line in exposure(state.secrets, ASSUMED_HEAD, ASSUMED_TAIL, source):
-                click.echo(f"Warning: {file}: {line}", err=True)
+                console.note(f"Warning: {file}: {line}")
         if state.workflows:
             from reconciler import workflows
 
             report = workflows.check(state)
-            for line in workflows.format_findings(report):
-                click.echo(line, err=True)
+            for finding in report.findings:
+                # Errors always reach stderr; warnings are notes, which -q silences.
+                if finding in report.errors:
+                    click.echo(str(finding), err=True)
+                else:
+                    console.note(str(finding))
             if report.errors:
                 failed.append(f"{file}: {len(report.errors)} workflow problem(s) (above)")
                 continue
@@ -88,77 +113,12 @@ def validate(files: tuple[Path, ...], offline: bool) -> None:
         raise ReconcilerError("\n".join(failed))
 
 
-def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options every command that talks to io.net shares."""
-    options = [
-        click.option(
-            "--api-url",
-            metavar="URL",
-            help="io.net API base URL, or 'local' for the embedded emulator (env RECONCILER_API_URL).",
-        ),
-        click.option(
-            "--auth-header",
-            type=click.Choice(["bearer", "x-api-key"]),
-            help="How the API key (env IOINTELLIGENCE_API_KEY) is sent. Default: bearer.",
-        ),
-        click.option(
-            "--state",
-            "state_path",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="State file. Default: .reconciler/state.json beside FILE.",
-        ),
-        click.option(
-            "--ignore-state", is_flag=True, help="Plan from the remote alone, without the state file."
-        ),
-        click.option("--timeout", type=float, help="Seconds to wait for each answer. Default: 30."),
-        click.option("-v", "--verbose", count=True, help="More detail on stderr (never values)."),
-        click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr."),
-        click.option("--no-color", is_flag=True, help="No colour (also when NO_COLOR is set)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def listing_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The one way past a listing that cannot be proven to hold every secret (README: "How the listing
-    is trusted"); never on by default."""
-    return click.option(
-        "--assume-complete-listing",
-        is_flag=True,
-        help="Go on when the account's listing cannot be proven to hold every secret (a secret it "
-        "missed would be created again). Only when you know the account holds no other secret.",
-    )(func)
-
-
-def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options that change what is planned."""
-    options = [
-        click.option(
-            "--prune/--no-prune", default=None, help="Delete remote secrets the file does not list."
-        ),
-        click.option("--force-values", is_flag=True, help="Re-send every managed value (rotation)."),
-        click.option("--heal", is_flag=True, help="Re-send values written outside reconciler (unverified)."),
-        click.option("--allow-empty", is_flag=True, help="Allow prune with an empty secrets list."),
-        click.option(
-            "--max-deletes",
-            type=click.IntRange(min=0),
-            help="Allow up to N deletes (default 10, and never more than half the account).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-FORMATS = click.Choice(["text", "markdown", "json"])
-
-
 def _settings(file: Path, opts: dict[str, Any], concurrency: int | None = None) -> Settings:
-    from reconciler import settings
+    from reconciler import console, settings
+    from reconciler.endpoint import shown
 
-    _configure_logging(int(opts["verbose"]), bool(opts["quiet"]))
-    return settings.resolve(
+    console.configure_logging()
+    resolved = settings.resolve(
         desired_path=file,
         api_url=opts["api_url"],
         auth_header=opts["auth_header"],
@@ -166,11 +126,15 @@ def _settings(file: Path, opts: dict[str, Any], concurrency: int | None = None) 
         ignore_state=bool(opts["ignore_state"]),
         timeout=opts["timeout"],
         concurrency=concurrency,
-        color=False if opts["no_color"] else None,
-        verbosity=int(opts["verbose"]),
+        color=console.color(sys.stdout.isatty()),
+        verbosity=console.output().verbose,
         is_tty=sys.stdout.isatty(),
         assume_complete_listing=bool(opts.get("assume_complete_listing")),
     )
+    console.detail(f"API: {shown(resolved.api_url)} (key sent as {resolved.auth_header})")
+    ignored = " (ignored: --ignore-state)" if resolved.ignore_state else ""
+    console.detail(f"state: {resolved.state_path}{ignored}")
+    return resolved
 
 
 def _plan_options(opts: dict[str, Any]) -> PlanOptions:
@@ -185,57 +149,82 @@ def _plan_options(opts: dict[str, Any]) -> PlanOptions:
     )
 
 
-def _configure_logging(verbose: int, quiet: bool) -> None:
-    import logging
+def _origin(settings: Settings, file: Path, plan_id: str = "", plan_path: Path | None = None) -> Origin:
+    from reconciler.endpoint import host
+    from reconciler.render import Origin
 
-    level = logging.WARNING if quiet or not verbose else (logging.INFO if verbose == 1 else logging.DEBUG)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("reconciler").setLevel(level)
-    # httpx and httpcore log URLs and connection details; never let them speak above warnings.
-    for noisy in ("httpx", "httpcore", "hpack", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return Origin(
+        host=host(settings.api_url), file=str(file), plan_id=plan_id, plan_path=str(plan_path or "")
+    )
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@format_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Save the plan (no values: fingerprints) for `reconciler apply PLAN`.",
+    help="Save the plan (no values: fingerprints) for `reconciler apply PLAN`, which applies exactly it.",
 )
 @plan_options
 @listing_option
-@common_options
+@connection_options
+@output_options
 def plan(file: Path, fmt: str, detailed_exitcode: bool, out: Path | None, **opts: Any) -> None:
     """Show what apply would change in the account to match FILE, field by field."""
-    from reconciler import engine, planfile
+    from reconciler import console, engine, planfile
     from reconciler.render import render_plan
 
     settings = _settings(file, opts)
     if out is not None:
         planfile.desired_path_for(out, file)
     result = _await(engine.make_plan(settings, file, _plan_options(opts)))
-    _emit(render_plan(result.plan, fmt, color=settings.color, source=str(file)))
-    _step_summary(lambda: render_plan(result.plan, "markdown", source=str(file)))
+    plan_id = ""
+    unsaved: ReconcilerError | None = None
     if out is not None:
-        planfile.write(out, result.plan, result.desired, engine.state_key(settings), settings.api_url)
-        click.echo(f"Saved the plan to {out}; apply exactly this plan with: reconciler apply {out}", err=True)
+        # Saved before anything is shown, so the comment names the plan it describes; a plan that
+        # cannot be saved is still shown (without an id), then the error.
+        try:
+            key = engine.state_key(settings)
+            plan_id = planfile.write(out, result.plan, result.desired, key, settings.api_url)
+        except ReconcilerError as exc:
+            unsaved = exc
+    origin = _origin(settings, file, plan_id, out)
+    _emit(render_plan(result.plan, fmt, color=settings.color, origin=origin))
+    _step_summary(lambda: render_plan(result.plan, "markdown", origin=origin))
+    if unsaved is not None:
+        raise unsaved
+    if out is not None:
+        console.note(f"Saved the plan to {out}. It is the approval: `reconciler apply {out}` applies it.")
     if detailed_exitcode and result.plan.has_changes:
         raise click.exceptions.Exit(int(ExitCode.CHANGES))
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--auto-approve", is_flag=True, help="Apply without asking (for CI).")
-@click.option("--concurrency", type=int, help="Writes in flight at once. Default: 4.")
-@click.option("--adopt", is_flag=True, help="Record existing secrets whose display matches, without writing.")
-@click.option("--break-lock", is_flag=True, help="Take the state lock even if another run holds it.")
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option(
+    "--auto-approve",
+    is_flag=True,
+    help="Apply FILE without asking (for CI). A saved PLAN never asks: it was the approval.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    metavar="N",
+    help="Writes in flight at once, 1 to 64. Default: 4.",
+)
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Only record baselines for existing secrets whose display matches; refused if the plan writes.",
+)
+@break_lock_option
+@format_option
 @plan_options
 @listing_option
-@common_options
+@connection_options
+@output_options
 def apply(
     file: Path,
     auto_approve: bool,
@@ -247,51 +236,73 @@ def apply(
 ) -> None:
     """Make the account match FILE, or carry out a PLAN saved by `plan --out`, exactly.
 
-    Plans, confirms, writes, and verifies each write by reading it back.
+    FILE: plans, asks for confirmation (or --auto-approve), writes, and verifies each write by
+    reading it back. PLAN: the reviewed plan is the approval; it is applied as it is, without asking,
+    or refused if anything it assumed has changed. Planning flags are refused with it.
     """
     from reconciler import engine, planfile
     from reconciler import state as state_file
     from reconciler.render import render_apply, render_plan
 
     saved = planfile.detect(file)
+    if saved is not None:
+        _refuse_planning_flags(file)
     settings = _settings(saved.desired_path if saved else file, opts, concurrency)
     if saved is not None:
         # Before any request and any file operation: a forged or edited plan must not send the key.
         planfile.verify(saved, engine.state_key(settings), settings.api_url)
+    origin = _origin(settings, saved.desired_path, saved.plan_id, file) if saved else _origin(settings, file)
     with state_file.lock(settings.state_path, break_lock=break_lock):
         if saved is not None:
             result = _await(engine.make_saved_plan(settings, saved))
         else:
             result = _await(engine.make_plan(settings, file, _plan_options(opts)))
+        if adopt:
+            engine.adoptable(result)  # refuses, before anything is shown or asked, a plan that writes
         # JSON output is one document: the apply report. Text and Markdown show the plan first.
         nothing_to_do = not result.plan.has_changes and not adopt and not result.plan.drift
         if fmt != "json" or nothing_to_do:
-            _emit(render_plan(result.plan, fmt, color=settings.color, source=str(file)))
-        if result.plan.has_changes and not auto_approve:
-            if not sys.stdin.isatty():
-                raise UsageError(
-                    "apply needs confirmation and there is no terminal to ask on: pass --auto-approve "
-                    "(nothing was changed)"
-                )
-            answer = click.prompt(
-                "Apply these changes? Only 'yes' is accepted", default="", show_default=False
-            )
-            if answer.strip() != "yes":
-                click.echo("Apply cancelled; nothing was changed.", err=True)
-                raise click.exceptions.Exit(int(ExitCode.ERROR))
-        plan_id = saved.plan_id if saved else None
+            _emit(render_plan(result.plan, fmt, color=settings.color, origin=origin))
+        if result.plan.has_changes and saved is None and not auto_approve:
+            _confirm()
         # Even with nothing to write this runs: the state still learns protection and renames.
-        report = _await(_apply_with_signals(settings, result, adopt, plan_id))
+        report = _await(_apply_with_signals(settings, result, adopt, saved.plan_id if saved else None))
     if nothing_to_do:
         return
     if fmt != "json":
         click.echo("")
     # The report first: the writes happened, and a job summary that cannot be written must not hide them.
-    _emit(render_apply(report, fmt, color=settings.color))
-    _step_summary(lambda: render_apply(report, "markdown"))
+    _emit(render_apply(report, fmt, color=settings.color, origin=origin))
+    _step_summary(lambda: render_apply(report, "markdown", origin=origin))
     if report.interrupted:
         raise click.exceptions.Exit(int(ExitCode.INTERRUPTED))
     if report.failed:
+        raise click.exceptions.Exit(int(ExitCode.ERROR))
+
+
+def _refuse_planning_flags(plan_path: Path) -> None:
+    """A saved plan is what was reviewed: a flag that would change it is refused, as Terraform does."""
+    from reconciler.options import planning_flags_given
+
+    given = planning_flags_given(click.get_current_context())
+    if given:
+        listed = ", ".join(given)
+        raise UsageError(
+            f"{plan_path} is a saved plan, applied exactly as it was reviewed: {listed} cannot change it "
+            f"(nothing was changed). Pass {'them' if len(given) > 1 else 'it'} to `reconciler plan --out` "
+            "and review the new plan"
+        )
+
+
+def _confirm() -> None:
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "apply FILE needs confirmation and there is no terminal to ask on: pass --auto-approve, or "
+            "apply a plan saved by `reconciler plan --out` (nothing was changed)"
+        )
+    answer = click.prompt("Apply these changes? Only 'yes' is accepted", default="", show_default=False)
+    if answer.strip() != "yes":
+        click.echo("Apply cancelled; nothing was changed.", err=True)
         raise click.exceptions.Exit(int(ExitCode.ERROR))
 
 
@@ -302,7 +313,9 @@ async def _apply_with_signals(
     import asyncio
     import signal
 
-    from reconciler import engine
+    from reconciler import console, engine
+    from reconciler.models import Outcome
+    from reconciler.render import outcome_line
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -319,41 +332,32 @@ async def _apply_with_signals(
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig in previous:
         loop.add_signal_handler(sig, on_sigint)
-    progress = _progress_bar(len(result.plan.actionable))
     try:
-        return await engine.run_apply(
-            settings, result, adopt=adopt, plan_id=plan_id, progress=progress, stop=stop
-        )
+        with console.WriteProgress(len(result.plan.actionable)) as progress:
+
+            def reported(outcome: Outcome) -> None:
+                progress(outcome_line(outcome))
+
+            return await engine.run_apply(
+                settings, result, adopt=adopt, plan_id=plan_id, progress=reported, stop=stop
+            )
     finally:
         for sig, handler in previous.items():
             loop.remove_signal_handler(sig)
             signal.signal(sig, handler)
-        if progress is not None:
-            click.echo("", err=True)
-
-
-def _progress_bar(total: int) -> Callable[[int, int], None] | None:
-    if total <= 5 or not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(1, total)
-        click.echo(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", err=True, nl=False)
-
-    return show
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@format_option
 @click.option(
     "--require-state",
     is_flag=True,
     help="Exit 1 when there is no state file (a lost CI cache) instead of comparing without one.",
 )
 @listing_option
-@common_options
+@connection_options
+@output_options
 def drift(file: Path, fmt: str, require_state: bool, **opts: Any) -> None:
     """Report what changed outside reconciler since the last apply, and values older than their
     max_age. Without a state, every difference from the file. Exit 2 when anything is found."""
@@ -362,8 +366,9 @@ def drift(file: Path, fmt: str, require_state: bool, **opts: Any) -> None:
 
     settings = _settings(file, opts)
     result = _await(engine.make_drift(settings, file, require_state=require_state))
-    _emit(render_drift(result.plan, fmt, color=settings.color))
-    _step_summary(lambda: render_drift(result.plan, "markdown"))
+    origin = _origin(settings, file)
+    _emit(render_drift(result.plan, fmt, color=settings.color, origin=origin))
+    _step_summary(lambda: render_drift(result.plan, "markdown", origin=origin))
     if result.plan.drift or result.plan.stale:
         raise click.exceptions.Exit(int(ExitCode.CHANGES))
 
@@ -375,20 +380,22 @@ def drift(file: Path, fmt: str, require_state: bool, **opts: Any) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Print the file as it would be; write nothing.")
 @listing_option
-@common_options
+@connection_options
+@output_options
 def import_(file: Path, globs: tuple[str, ...], dry_run: bool, **opts: Any) -> None:
-    """Write the account's secrets into FILE (new, or appended to with its comments kept).
+    """Write the account's secrets into FILE (default: secrets.yaml; new, or appended to with its
+    comments kept).
 
     Each value becomes a ${ENV} reference; no value or display is ever written.
     """
-    from reconciler import engine
+    from reconciler import console, engine
 
     settings = _settings(file, opts)
     found, text = _await(engine.import_secrets(settings, file, globs, dry_run=dry_run))
     for reason in found.skipped:
-        click.echo(f"skipped {reason}", err=True)
+        console.note(f"skipped {reason}")
     if not found.entries:
-        click.echo("Nothing to import.", err=True)
+        console.note("Nothing to import.")
         return
     if dry_run:
         _emit(text)

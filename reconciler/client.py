@@ -17,7 +17,7 @@ import httpx
 
 from reconciler import listing
 from reconciler.answers import SAFE_ID, Answer, parse_secret, read_answer, refused_params
-from reconciler.endpoint import DEFAULT_API_URL, LOCAL, canonical, shown
+from reconciler.endpoint import AUTH_HEADERS, DEFAULT_API_URL, LOCAL, canonical, shown
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -39,7 +39,6 @@ log = logging.getLogger("reconciler.client")
 SECRETS_PATH = "/api/v1/secrets/"
 MAX_BODY_BYTES = 64 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-AUTH_HEADERS = ("bearer", "x-api-key")
 
 Sleep = Callable[[float], Awaitable[None]]
 # An ASGI application, as httpx.ASGITransport takes it.
@@ -257,6 +256,7 @@ class Client:
                 # The server may have acted before failing, or may still: find out instead of guessing.
                 for wait in waits:
                     if wait:
+                        log.info("%s: %s; listing again in %gs to see whether it landed", what, exc, wait)
                         await self._sleep(wait)
                     try:
                         listed = (await self.list_secrets()).secrets
@@ -285,7 +285,7 @@ class Client:
                 attempt += 1
                 if attempt > self.config.max_retries:
                     raise
-                await self._backoff(attempt, None)
+                await self._backoff(attempt, None, f"{exc}; not found by listing, so sent again")
                 continue
             return parse_secret(self._decode(response, what), f"POST {SECRETS_PATH}")
 
@@ -346,12 +346,14 @@ class Client:
                 async with self._limit:
                     response = await self._exchange(method, path, content, params, headers, what)
             except (httpx.TimeoutException, TimeoutError) as exc:
+                reason = f"{what}: no answer within {self.config.timeout:g}s"
                 error: ApiError = TransportError(
                     f"{what}: no answer within {self.config.timeout:g}s "
                     f"(after {attempt + 1} attempt{'s' if attempt else ''}); try again or raise --timeout"
                 )
                 error.__cause__ = exc
             except httpx.HTTPError as exc:
+                reason = f"{what}: {type(exc).__name__}"
                 error = TransportError(
                     f"{what}: cannot reach {shown(self.config.api_url)} ({type(exc).__name__}); "
                     "check the URL and the network"
@@ -372,6 +374,8 @@ class Client:
                     return response
                 detail = self.redactor.detail(_body_of(response), secrets)
                 error = _status_error(response, what, detail, self.config, attempt + 1)
+                said = f" (server said: {detail})" if detail else ""
+                reason = f"{what}: HTTP {response.status_code}{said}"
                 delay_hint = _retry_after(response)
                 if response.status_code not in RETRY_STATUSES:
                     raise error
@@ -379,7 +383,7 @@ class Client:
             attempt += 1
             if not retryable or attempt > self.config.max_retries:
                 raise error
-            await self._backoff(attempt, delay_hint)
+            await self._backoff(attempt, delay_hint, reason)
 
     async def _exchange(
         self,
@@ -415,13 +419,16 @@ class Client:
         ]
         return httpx.Response(streamed.status_code, headers=kept, content=b"".join(chunks), request=request)
 
-    async def _backoff(self, attempt: int, hint: float | None) -> None:
+    async def _backoff(self, attempt: int, hint: float | None, reason: str) -> None:
         if hint is not None:
             delay = min(hint, self.config.backoff_cap)
+            why = "as Retry-After asks"
         else:
             base = self.config.backoff_base * (2 ** (attempt - 1))
             delay = min(self.config.backoff_cap, base) * (0.5 + self._rng.random() / 2)
-        log.debug("retrying in %.2fs (attempt %d)", delay, attempt + 1)
+            why = "backing off"
+        # The reason is the error text a failure would print: values and keys are already withheld.
+        log.info("retry %d of %d in %.2fs (%s): %s", attempt, self.config.max_retries, delay, why, reason)
         await self._sleep(delay)
 
 

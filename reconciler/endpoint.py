@@ -1,4 +1,4 @@
-"""The io.net API endpoint: its default, the one canonical form of a base URL, and URL safety checks."""
+"""The io.net API endpoint: its default, auth headers, the one canonical form of a base URL, URL checks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from reconciler.errors import UsageError
 
 DEFAULT_API_URL = "https://api.intelligence.io.solutions"
+# How the API key may be sent: `Authorization: Bearer KEY` or `x-api-key: KEY`.
+AUTH_HEADERS = ("bearer", "x-api-key")
 # `--api-url local`: the embedded emulator, in-process; never a network address.
 LOCAL = "local"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -52,6 +54,13 @@ def canonical(url: str) -> str:
     if path.lower().endswith("/api"):
         path = path[: -len("/api")].rstrip("/")
     return f"{scheme}://{netloc}{path}"
+
+
+def host(url: str) -> str:
+    """The host (and port) a URL names, for a report's header: never credentials; `local` stays."""
+    if url == LOCAL:
+        return LOCAL
+    return urlsplit(canonical(url)).netloc
 
 
 def shown(url: str) -> str:

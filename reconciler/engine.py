@@ -17,7 +17,7 @@ from reconciler.desired.append import append_secrets
 from reconciler.diff import desired_essence
 from reconciler.drift import display_consistent
 from reconciler.endpoint import LOCAL, canonical
-from reconciler.errors import PlanError, StateError, UsageError
+from reconciler.errors import PlanError, ReconcilerError, StateError, UsageError
 from reconciler.listing import Listing
 from reconciler.models import (
     Action,
@@ -202,7 +202,14 @@ async def make_saved_plan(settings: Settings, saved: planfile.SavedPlan) -> Plan
     current = None if settings.ignore_state else state_file.load(settings.state_path, key)
     if current is not None and saved.plan_id in current.applied_plans:
         raise PlanError(f"{saved.path}: this plan was already applied; plan again for any further change")
-    wanted = desired_file.load(saved.desired_path, environ=settings.environ)
+    try:
+        wanted = desired_file.load(saved.desired_path, environ=settings.environ)
+    except ReconcilerError as exc:
+        # The path is the plan's, relative to the plan: say so, or the error reads as the user's own.
+        raise PlanError(
+            f"{saved.path}: the desired-state file this plan was made from, {saved.desired_path} "
+            f"(relative to the plan), cannot be used; nothing was sent:\n{exc.message}"
+        ) from None
     # The plan was reviewed with the listing it was made from: it is read under the same assumption.
     settings = replace(settings, assume_complete_listing=saved.assume_complete_listing)
     ids = known_ids(settings, current)
@@ -233,23 +240,39 @@ async def make_saved_plan(settings: Settings, saved: planfile.SavedPlan) -> Plan
 def adoptable(result: PlanResult) -> dict[str, DesiredSecret]:
     """Secrets with no state entry whose display is consistent with the desired value, by id.
 
+    `--adopt` only records baselines: a plan that would write anything is refused, with its writes.
     A display that disagrees (or is missing) cannot prove the value: adoption is refused rather than
     silently rotating or silently trusting it.
     """
     entries = result.state.entries if result.state is not None else {}
+
+    def write(change: Change) -> str:
+        line = f"{change.action.value} {change.secret_name}"
+        if change.patch:
+            line += f" ({', '.join(change.patch)})"
+        remote = change.remote
+        if "secret_value" in change.patch and remote is not None and remote.secret_id not in entries:
+            line += ": its display shows a value other than the one set"
+        return line
+
+    writes = [write(change) for change in result.plan.actionable]
+    if writes:
+        raise PlanError(
+            "--adopt only records baselines and writes nothing, but this plan writes:\n  "
+            + "\n  ".join(writes)
+            + "\n  set the values the account holds (or apply without --adopt to make these changes), "
+            "then adopt; nothing was changed"
+        )
     wanted = {s.secret_name: s for s in result.desired.secrets}
     found: dict[str, DesiredSecret] = {}
     refused: list[str] = []
+    # What remains is unchanged secrets: adopted when their display can vouch for the value.
     for change in result.plan.changes:
         remote = change.remote
         want = wanted.get(change.secret_name)
         if remote is None or want is None or want.value is None or remote.secret_id in entries:
             continue
-        if "secret_value" in change.patch:
-            refused.append(f"{want.secret_name!r}: its display shows a different value")
-            continue
-        consistent = display_consistent(want.value, remote.display)
-        if consistent is None:
+        if display_consistent(want.value, remote.display) is None:
             refused.append(f"{want.secret_name!r}: the server shows no display to check the value against")
             continue
         found[remote.secret_id] = want
@@ -366,7 +389,9 @@ async def run_apply(
             # Never sent, or refused outright: it cannot land later, there is nothing to look for.
             journal.settle(name)
     journal.flush()
-    return report
+    if not adopt:
+        return report
+    return replace(report, adopted=tuple(sorted(want.secret_name for want in adopted.values())))
 
 
 def _settle_pending(

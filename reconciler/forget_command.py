@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
+
+from reconciler.options import break_lock_option, output_options, state_option
 
 if TYPE_CHECKING:
     from reconciler.state import State
@@ -14,51 +16,21 @@ if TYPE_CHECKING:
 @click.command("forget")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="State file. Default: .reconciler/state.json beside FILE.",
-)
-@click.option("--break-lock", is_flag=True, help="Take the state lock even if another run holds it.")
-@click.option(
-    "--api-url",
-    metavar="URL",
-    help="Accepted for symmetry with the other commands; forget reads only the state file.",
-)
-@click.option(
-    "--auth-header",
-    type=click.Choice(["bearer", "x-api-key"]),
-    help="Accepted for symmetry with the other commands.",
-)
-@click.option("--timeout", type=float, help="Accepted for symmetry with the other commands.")
-@click.option("-v", "--verbose", count=True, help="More detail on stderr (never values).")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
-@click.option("--no-color", is_flag=True, help="No colour (also when NO_COLOR is set).")
-def command(
-    file: Path,
-    names: tuple[str, ...],
-    state_path: Path | None,
-    break_lock: bool,
-    **opts: Any,
-) -> None:
+@state_option
+@break_lock_option
+@output_options
+def command(file: Path, names: tuple[str, ...], state_path: Path | None, break_lock: bool) -> None:
     """Stop managing the secrets NAME... of FILE without deleting them.
 
     Their state entries are removed and their ids remembered as forgotten: prune leaves them alone
     (even unlisted, even if they were protected) until an apply writes them again. NAME may also be a
     secret id, to choose between entries that share a name. Needs no network.
     """
-    from reconciler import engine, settings
+    from reconciler import console, engine, settings
     from reconciler import state as state_file
 
-    resolved = settings.resolve(
-        desired_path=file,
-        api_url=opts["api_url"],
-        auth_header=opts["auth_header"],
-        state=state_path,
-        verbosity=int(opts["verbose"]),
-        color=False,
-    )
+    resolved = settings.resolve(desired_path=file, state=state_path, color=False)
+    console.detail(f"state: {resolved.state_path}")
     key = engine.state_key(resolved)
     with state_file.lock(resolved.state_path, break_lock=break_lock):
         current = state_file.load(resolved.state_path, key)
@@ -73,10 +45,9 @@ def command(
         protected = "; it was protected, and prune still leaves it alone" if entry.protect else ""
         click.echo(f"Forgot {entry.secret_name} ({secret_id}): no longer managed, not deleted{protected}.")
     for name in sorted(listed):
-        click.echo(
+        console.note(
             f"Note: {file} still lists {name}; remove the entry, or the next apply that writes it "
-            "manages it again.",
-            err=True,
+            "manages it again."
         )
 
 

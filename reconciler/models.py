@@ -316,6 +316,8 @@ class Outcome:
 class ApplyReport:
     outcomes: tuple[Outcome, ...] = ()
     interrupted: bool = False
+    # `apply --adopt`: the secrets whose baselines were recorded without a write (None: not asked).
+    adopted: tuple[str, ...] | None = None
 
     @property
     def failed(self) -> tuple[Outcome, ...]:

@@ -373,6 +373,18 @@ def _update(
     entry = state.entries.get(remote.secret_id)
     found = [f for f in fields if f.field != "secret_name"]
     verdict: ValueVerdict | None = None
+    if found:
+        # Every changed field has its reason, not only the value. Written since our last apply, a
+        # field that differs was edited by hand (reported as drift below).
+        names = ", ".join(f.field for f in found)
+        by_hand = (
+            entry is not None and state.fingerprint is not None and remote.updated_at != entry.updated_at
+        )
+        reasons.append(
+            f"{names}: edited outside reconciler since the last apply; set back to the file's"
+            if by_hand
+            else f"{names}: the account differs from the file"
+        )
 
     if want.value is not None:
         fingerprint = state.fingerprint(want.value) if state.fingerprint and entry else None

@@ -31,11 +31,7 @@ def deletes(
     """
     if not enabled:
         return []
-    if desired.secrets_empty and not allow_empty:
-        raise PlanError(
-            f"{desired.path}: prune is on and the file lists no secrets, so every remote secret would be "
-            "deleted; refusing (pass --allow-empty if that is really meant)"
-        )
+    check_not_empty(desired, enabled=enabled, allow_empty=allow_empty)
 
     def in_scope(name: str) -> bool:
         return not desired.prune.match or any(fnmatchcase(name, glob) for glob in desired.prune.match)
@@ -90,6 +86,17 @@ def _guard(
         raise PlanError(
             f"the plan would delete {len(found)} of the {managed} secrets it manages (more than half); "
             "refusing. Check the file, or pass --max-deletes to confirm"
+        )
+
+
+def check_not_empty(desired: DesiredState, *, enabled: bool, allow_empty: bool) -> None:
+    """An empty `secrets:` with prune on is how a broken merge looks: refused unless --allow-empty.
+
+    `validate` calls this too, so the pre-commit hook catches what `plan` would refuse."""
+    if enabled and desired.secrets_empty and not allow_empty:
+        raise PlanError(
+            f"{desired.path}: prune is on and the file lists no secrets, so every remote secret would be "
+            "deleted; refusing (pass --allow-empty if that is really meant)"
         )
 
 

@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING
 
 import click
 
+from reconciler import console
+from reconciler.options import output_options
+
 if TYPE_CHECKING:
     from reconciler.workflows import Extraction
 
-# Only click and the standard library at the top: the CLI imports this module when the command runs,
-# and everything else is imported inside the commands.
+# Only click, the output helpers and the standard library at the top: the CLI imports this module
+# when the command runs, and everything else is imported inside the commands.
 
 
 @click.group(name="workflows")
@@ -22,6 +25,7 @@ def command() -> None:
 @command.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--unused-as-errors", is_flag=True, help="Report secrets no workflow uses as errors.")
+@output_options
 def check(file: Path, unused_as_errors: bool) -> None:
     """Check the workflows FILE lists (its `workflows:` globs).
 
@@ -34,16 +38,15 @@ def check(file: Path, unused_as_errors: bool) -> None:
 
     state = desired.load(file, resolve=False)
     if not state.workflows:
-        click.echo(f"{file}: no `workflows:` globs; nothing to check", err=True)
+        console.note(f"{file}: no `workflows:` globs; nothing to check")
         return
     report = workflows.check(state, unused_as_errors=unused_as_errors)
     for line in workflows.format_findings(report):
         click.echo(line)
     errors, warnings = len(report.errors), len(report.warnings)
-    click.echo(
+    console.note(
         f"{file}: {_count(len(report.files), 'workflow file')}, {_count(report.tool_uses, 'tool use')}: "
-        f"{_count(errors, 'error')}, {_count(warnings, 'warning')}",
-        err=True,
+        f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
     )
     if errors:
         raise click.exceptions.Exit(int(ExitCode.ERROR))
@@ -58,6 +61,7 @@ def check(file: Path, unused_as_errors: bool) -> None:
     help="The desired-state file that receives the new entries (created when missing).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the edits as a diff (values masked); write nothing.")
+@output_options
 def extract(workflow_files: tuple[Path, ...], into: Path, dry_run: bool) -> None:
     """Move credentials written into WORKFLOW_FILES into the desired-state file as ${ENV} references.
 
@@ -70,11 +74,9 @@ def extract(workflow_files: tuple[Path, ...], into: Path, dry_run: bool) -> None
 
     plan = workflows.plan_extraction(list(workflow_files), into)
     for note in plan.notes:
-        click.echo(str(note), err=True)
+        console.note(str(note))
     if not plan.workflows:
-        click.echo(
-            f"No inline credentials in {_count(plan.files_read, 'workflow file')}; nothing to do.", err=True
-        )
+        console.note(f"No inline credentials in {_count(plan.files_read, 'workflow file')}; nothing to do.")
         return
     if dry_run:
         click.echo(plan.diff, nl=False)
@@ -88,7 +90,7 @@ def extract(workflow_files: tuple[Path, ...], into: Path, dry_run: bool) -> None
     for leftover in plan.leftovers:
         click.echo(str(leftover), err=True)
     if dry_run:
-        click.echo("Dry run: nothing was written.", err=True)
+        console.note("Dry run: nothing was written.")
     if plan.leftovers:
         raise click.exceptions.Exit(int(ExitCode.ERROR))
 
@@ -114,7 +116,10 @@ def _env_instructions(plan: Extraction, *, err: bool) -> None:
             "wherever the workflows run, and the SDK reads it from there."
         )
     lines.append("The removed values are still in git history: rotate them, and set the new ones.")
-    click.echo("\n".join(lines), err=err)
+    if err:
+        console.note("\n".join(lines))
+    else:
+        click.echo("\n".join(lines))
 
 
 def _count(number: int, noun: str) -> str:

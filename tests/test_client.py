@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -142,6 +143,29 @@ def test_rate_limit_is_retried_honouring_retry_after() -> None:
 
     run(go())
     assert sleeps.delays == [3.0, 3.0]
+
+
+def test_each_retry_is_logged_with_its_reason_and_wait(caplog: pytest.LogCaptureFixture) -> None:
+    """What `-v` shows: the attempt, the wait and why, for Retry-After and for back-off alike."""
+    answers = iter(
+        [
+            httpx.Response(429, headers={"retry-after": "3"}, json={"detail": "slow down"}),
+            httpx.Response(503, json={"detail": "maintenance"}),
+            httpx.Response(200, json={"data": []}),
+        ]
+    )
+
+    async def go() -> None:
+        async with client_for(httpx.MockTransport(lambda r: next(answers))) as client:
+            assert (await client.list_secrets()).secrets == ()
+
+    with caplog.at_level("INFO", logger="reconciler.client"):
+        run(go())
+    first, second = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert first.startswith("retry 1 of 4 in 3.00s (as Retry-After asks): ")
+    assert "HTTP 429" in first and "slow down" in first
+    assert re.match(r"retry 2 of 4 in \d\.\d\ds \(backing off\): .*HTTP 503.*maintenance", second)
+    assert "test-key" not in caplog.text
 
 
 def test_rate_limit_gives_up_after_retries() -> None:

@@ -32,7 +32,10 @@ FLAGS = [
     "--rate-limit",
     "--inspect",
     "--log-requests",
+    "--no-log-requests",
     "--quiet",
+    "--verbose",
+    "--no-color",
 ]
 
 

@@ -307,3 +307,25 @@ def test_secret_deleted_by_hand_is_recreated_and_reported_as_drift() -> None:
     plan = build_plan(state(want("gh")), (), view)
     assert plan.changes[0].action is Action.CREATE
     assert [d.verdict for d in plan.drift] == [Verdict.DELETED]
+
+
+def test_reasons_cover_every_changed_field_not_only_the_value() -> None:
+    r = remote("gh", "id1", display="ghp_****9999", tool_arg="token")
+    (change,) = build_plan(state(want("gh", tool_arg="access_token")), (r,)).changes
+    assert set(change.patch) == {"tool_arg", "secret_value"}
+    assert change.reasons == (
+        "tool_arg: the account differs from the file",
+        "the remote display shows a different value",
+    )
+
+
+def test_a_field_edited_by_hand_reads_as_set_back_and_a_rename_keeps_its_reason_first() -> None:
+    r = RemoteSecret("id1", "old", tool_name="edited", display=DISPLAY, updated_at="2026-02-02T00:00:00Z")
+    view = StateView(entries={"id1": entry()}, fingerprint=fingerprint)
+    plan = build_plan(state(want("gh", tool_name="agno", previous_names=("old",))), (r,), view)
+    (change,) = plan.changes
+    assert change.action is Action.RENAME
+    assert change.reasons[:2] == (
+        "renamed from 'old' (previous_names); the secret_id is kept",
+        "tool_name: edited outside reconciler since the last apply; set back to the file's",
+    )

@@ -29,7 +29,7 @@ from reconciler.models import (
     Status,
     Verdict,
 )
-from reconciler.render import render_apply, render_drift, render_plan
+from reconciler.render import Origin, render_apply, render_drift, render_plan
 
 FORMATS = ("text", "markdown", "json")
 CANARY = "canary-7f3a9c1e-do-not-print"
@@ -144,7 +144,7 @@ def test_text_blocks_follow_plan_order_with_fields_and_reasons() -> None:
     update_at = lines.index("~ update linear-key (id-upd)")
     assert lines[update_at + 1 : update_at + 6] == [
         "    # value differs from display",
-        "    secret_value: (sensitive) → (sensitive)",
+        "    secret_value: rotated (sensitive)",
         '    tool_arg: "api_key" → "api_token"',
         "    is_default_for_tool: true → false",
         '    tool_name: "agno__linear__*" → null',
@@ -400,13 +400,17 @@ def test_markdown_headline_and_blocks() -> None:
     assert "1 to create, 1 to update, 1 to rename, 1 to delete" in headline
     assert ":warning: **deletes 1 secret" in headline
     assert out.count("<details") == out.count("</details>") == 5  # four changes and the drift
-    assert "<details open><summary><b>delete</b> <code>old-key</code></summary>" in out
+    assert (
+        "<details open><summary>:x: <b>delete</b> <code>old-key</code>: <b>deleted for good</b> "
+        "(permanent on io.net)</summary>"
+    ) in out
     bodies = fenced_blocks(out)
     delete_body = next(b for b in bodies if b and b[0].startswith("- delete"))
     assert delete_body == ["- delete old-key (id-del)", "  # prune: true"]
     update_body = next(b for b in bodies if b and b[0].startswith("! update"))
-    assert "-   secret_value: (sensitive)" in update_body
-    assert "+   secret_value: (sensitive)" in update_body
+    # A value change is one line: neither side is known, so there is no before and after to show.
+    assert "!   secret_value: rotated (sensitive)" in update_body
+    assert not any(line.startswith(("-   secret_value", "+   secret_value")) for line in update_body)
     assert '-   tool_arg: "api_key"' in update_body
     assert '+   tool_arg: "api_token"' in update_body
     assert any("- 2 remote secrets are not in the file" in line for b in bodies for line in b)
@@ -424,7 +428,7 @@ def test_markdown_orders_deletes_then_updates_then_creates() -> None:
         )
     )
     out = render_plan(plan, "markdown")
-    order = [m.group(1) for m in re.finditer(r"<summary><b>(\w+)</b> <code>([^<]*)</code>", out)]
+    order = [m.group(1) for m in re.finditer(r"<summary>(?::x: )?<b>(\w+)</b> <code>([^<]*)</code>", out)]
     assert order == ["delete", "delete", "update", "rename", "create"]
     assert out.index("d1") < out.index("d2")
 
@@ -462,7 +466,7 @@ def test_markdown_escapes_hostile_names() -> None:
 
 
 def test_markdown_fits_when_small_and_has_no_cut_note() -> None:
-    out = render_plan(sample_plan(), "markdown", source="secrets.yaml")
+    out = render_plan(sample_plan(), "markdown", origin=Origin(file="secrets.yaml"))
     assert "left out" not in out.lower()
 
 
@@ -480,10 +484,10 @@ def big_plan(deletes: int = 150, updates: int = 650, creates: int = 1200) -> Pla
 def test_markdown_cut_keeps_every_delete_and_says_what_was_left_out() -> None:
     plan = big_plan()
     assert len(plan.actionable) == 2000
-    out = render_plan(plan, "markdown", source="infra/secrets.yaml")
+    out = render_plan(plan, "markdown", origin=Origin(file="infra/secrets.yaml"))
     assert len(out) <= 65_000
-    assert lines_of(out)[0].startswith("**Plan:** 1200 to create, 650 to update, 0 to rename, 150 to delete.")
-    assert ":warning: **deletes 150 secrets" in lines_of(out)[0]
+    assert lines_of(out)[2].startswith("**Plan:** 1200 to create, 650 to update, 0 to rename, 150 to delete.")
+    assert ":warning: **deletes 150 secrets" in lines_of(out)[2]
     for i in range(150):
         assert f"retired-{i:04d}-key" in out
     shown = sum(1 for c in plan.actionable if re.search(rf"\b{re.escape(c.secret_name)}\b", out))

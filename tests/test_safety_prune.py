@@ -189,3 +189,14 @@ def test_a_forgotten_secret_is_never_deleted_even_when_unlisted_and_in_scope() -
     options = PlanOptions(max_deletes=5, forgotten_ids=frozenset({"2"}))
     plan = build_plan(state, (remote("a", "1"), remote("forgotten", "2")), options=options)
     assert deleted(plan.changes) == []
+
+
+def test_an_empty_file_with_prune_is_refused_by_the_check_validate_shares() -> None:
+    from reconciler.prune import check_not_empty
+
+    empty = desired(prune=Prune(enabled=True), empty=True)
+    with pytest.raises(PlanError, match="--allow-empty"):
+        check_not_empty(empty, enabled=True, allow_empty=False)
+    check_not_empty(empty, enabled=True, allow_empty=True)
+    check_not_empty(empty, enabled=False, allow_empty=False)
+    check_not_empty(desired(want("a"), prune=Prune(enabled=True)), enabled=True, allow_empty=False)

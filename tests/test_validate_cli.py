@@ -104,3 +104,39 @@ def test_missing_file_and_yaml_syntax_error(tmp_path: Path) -> None:
         "1 problem found",
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_an_empty_file_with_prune_fails_validate_as_plan_would(tmp_path: Path) -> None:
+    """A broken merge that empties `secrets:` is caught by the pre-commit hook, not by the next apply."""
+    path = tmp_path / "secrets.yaml"
+    path.write_text("version: 1\nprune: true\nsecrets: []\n")
+    result = validate(path, "--offline")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: {path}: prune is on and the file lists no secrets")
+    assert "--allow-empty" in result.stderr
+    assert result.stdout == ""
+    allowed = validate(path, "--offline", "--allow-empty")
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.strip() == f"{path}: valid, 0 secrets (offline: references not resolved)"
+    path.write_text("version: 1\nsecrets: []\n")
+    assert validate(path, "--offline").returncode == 0  # without prune, an empty file deletes nothing
+
+
+def test_quiet_keeps_errors_and_drops_warnings(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "a.yaml").write_text("name: a\nsteps: []\n")
+    path = tmp_path / "secrets.yaml"
+    path.write_text(
+        "version: 1\nworkflows: [flows/*.yaml]\nsecrets:\n"
+        "  - secret_name: gh\n    secret_value: ${GH}\n    tool_name: 'agno__github__*'\n"
+    )
+    loud = validate(path, "--offline")
+    assert loud.returncode == 0, loud.stderr
+    assert ": warning: " in loud.stderr
+    quiet = validate(path, "--offline", "-q")
+    assert quiet.returncode == 0
+    assert quiet.stderr == ""
+    assert quiet.stdout == loud.stdout
+    missing = validate(tmp_path / "missing.yaml", "-q")
+    assert missing.returncode == 1 and "missing.yaml" in missing.stderr

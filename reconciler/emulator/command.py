@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from reconciler.console import output_options
 from reconciler.emulator.config import (
     DEFAULT_DB_PATH,
     DUPLICATE_NAMES_CHOICES,
@@ -46,6 +47,14 @@ def _listen(host: str, port: int) -> socket.socket:
             "choose another --host/--port (or --port 0)"
         ) from None
     return sock
+
+
+def _log_level() -> str:
+    """The server's own log: errors only with -q, start-up and shutdown with -v, else warnings."""
+    from reconciler import console
+
+    output = console.output()
+    return "error" if output.quiet else "info" if output.verbose else "warning"
 
 
 def base_url(host: str, port: int) -> str:
@@ -182,11 +191,12 @@ def base_url(host: str, port: int) -> str:
 )
 @click.option("--inspect", is_flag=True, help="Serve GET /_emulator/requests and POST /_emulator/reset.")
 @click.option(
-    "--log-requests/--quiet",
+    "--log-requests/--no-log-requests",
     default=False,
     show_default=True,
     help="Log one line per API request to stderr (never a key or value).",
 )
+@output_options
 def command(**options: Any) -> None:
     """Serve a local io.net IO Intelligence secrets API (for tests, demos and benchmarks).
 
@@ -233,7 +243,7 @@ def _serve(options: dict[str, Any], stop_requested: list[int]) -> None:
                 app,
                 lifespan="off",
                 access_log=False,
-                log_level="warning",
+                log_level=_log_level(),
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
                 server_header=False,
             )

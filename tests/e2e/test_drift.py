@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -134,6 +135,9 @@ def test_adopt_records_a_baseline_without_writing(emu: RunningEmulator, tmp_path
     assert writes == []
     state = json.loads((tmp_path / ".reconciler" / "state.json").read_text())
     assert sorted(e["secret_name"] for e in state["secrets"].values()) == ["github-token", "linear-key"]
+    again = reconciler("apply", "secrets.yaml", "--adopt", url=emu.url, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "Nothing to adopt: every secret in the file already has a baseline" in again.stdout
     # With a baseline, a by-hand rotation is now drift.
     patch(
         emu, str(by_name(emu)["linear-key"]["secret_id"]), {"secret_value": "lin_changedByHand000000000077"}
@@ -148,9 +152,12 @@ def test_adopt_is_refused_when_the_display_disagrees(emu: RunningEmulator, tmp_p
     ).raise_for_status()
     write(tmp_path / "secrets.yaml", BASE)
     before = len(emu.requests())
-    result = reconciler("apply", "secrets.yaml", "--auto-approve", "--adopt", url=emu.url, cwd=tmp_path)
+    result = reconciler("apply", "secrets.yaml", "--adopt", url=emu.url, cwd=tmp_path)
     assert result.returncode == 1
-    assert "cannot adopt" in result.stderr and "github-token" in result.stderr
+    # Adopting only records baselines: the plan's writes are listed and nothing is sent.
+    assert "--adopt only records baselines and writes nothing, but this plan writes:" in result.stderr
+    assert re.search(r"update github-token \(.*secret_value\): its display shows a value", result.stderr)
+    assert "create linear-key" in result.stderr
     assert [r for r in emu.requests()[before:] if r["method"] != "GET"] == []
 
 

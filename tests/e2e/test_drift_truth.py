@@ -49,7 +49,11 @@ def test_without_a_state_drift_reports_what_plan_shows_and_says_it_has_none(
     assert any(line.startswith("    secret_value: (sensitive) (the file) → another value") for line in lines)
 
     markdown = reconciler("drift", "secrets.yaml", "--format", "markdown", url=emu.url, cwd=tmp_path)
-    assert markdown.returncode == 2 and markdown.stdout.startswith(":information_source: no state file")
+    assert markdown.returncode == 2
+    # After the header (which file, which account), the notice comes first.
+    header, notice = markdown.stdout.split("\n\n")[:2]
+    assert header.startswith("#### reconciler drift for <code>secrets&#46;yaml</code>")
+    assert notice.startswith(":information_source: no state file")
     document = reconciler("drift", "secrets.yaml", "--format", "json", url=emu.url, cwd=tmp_path)
     assert document.returncode == 2
     found = json.loads(document.stdout)

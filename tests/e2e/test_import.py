@@ -73,10 +73,12 @@ def test_import_appends_keeping_comments_and_adopts_without_writing(
 
     env = {"LINEAR_KEY": CANARIES["LINEAR_TOKEN"], "SLACK_BOT": CANARIES["SLACK_TOKEN"]}
     before = len(emu.requests())
-    adopted = reconciler(
-        "apply", "secrets.yaml", "--auto-approve", "--adopt", url=emu.url, cwd=tmp_path, env=env
-    )
+    # Adopting writes nothing, so it asks nothing: no --auto-approve, and no terminal.
+    adopted = reconciler("apply", "secrets.yaml", "--adopt", url=emu.url, cwd=tmp_path, env=env)
     assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+    adopted_line = "Adopted 3 secrets: their baselines are recorded in the state; nothing was written."
+    assert adopted_line in adopted.stdout
+    assert "succeeded" not in adopted.stdout
     assert [r for r in emu.requests()[before:] if r["method"] != "GET"] == []
     plan = reconciler("plan", "secrets.yaml", "--detailed-exitcode", url=emu.url, cwd=tmp_path, env=env)
     assert plan.returncode == 0, plan.stdout

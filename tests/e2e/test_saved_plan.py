@@ -85,7 +85,9 @@ def test_markdown_over_the_comment_limit_is_cut_with_a_pointer(emu: RunningEmula
     result = reconciler("plan", "secrets.yaml", "--format", "markdown", url=emu.url, cwd=tmp_path)
     assert result.returncode == 0
     assert len(result.stdout) < 65_000
-    assert "700" in result.stdout.splitlines()[0]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("#### reconciler plan for <code>secrets&#46;yaml</code>")
+    assert "700" in lines[2]
     assert "left out" in result.stdout.lower() and "--format text" in result.stdout
 
 

@@ -32,8 +32,16 @@ def run(
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """`reconciler ARGS`; never a traceback or an internal error, never one of `secrets` in its output."""
+    # No terminal, as in CI: nothing can wait for an answer on stdin.
     result = subprocess.run(
-        argv(*args), cwd=cwd, env=clean_env(env), capture_output=True, text=True, timeout=timeout, check=False
+        argv(*args),
+        cwd=cwd,
+        env=clean_env(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     assert "Traceback" not in result.stderr, result.stderr
     assert "Internal error" not in result.stderr, result.stderr
