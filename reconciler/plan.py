@@ -116,6 +116,10 @@ def build_plan(
     known_ids: dict[str, set[str]] = {}
     for secret_id, known in state.entries.items():
         known_ids.setdefault(known.secret_name, set()).add(secret_id)
+    # In file order: a finding about a secret to create, or a matched pair (index, want, remote,
+    # previous name) whose fields are compared below, all pairs at once.
+    steps: list[DriftItem | tuple[int, DesiredSecret, RemoteSecret, str | None]] = []
+    pairs: list[tuple[DesiredSecret, RemoteSecret]] = []
 
     for index, want in enumerate(desired.secrets):
         known_problems = len(problems)
@@ -127,7 +131,7 @@ def build_plan(
             if create is not None:
                 changes.append((PHASE_CREATE, index, create))
                 if state.absent and options.for_drift:
-                    drift.append(
+                    steps.append(
                         DriftItem(
                             want.secret_name,
                             None,
@@ -146,7 +150,20 @@ def build_plan(
         claimed[match.secret_id] = want.secret_name
         if previous is not None:
             renamed_from.add(previous)
-        matched = _update(want, match, previous, state, options)
+        steps.append((index, want, match, previous))
+        pairs.append((want, match))
+
+    if problems:
+        raise PlanError("cannot plan:\n  " + "\n  ".join(problems))
+
+    # Every matched pair's field differences at once: the secrets that differ share one diff.
+    differences = iter(diff.field_changes(pairs))
+    for step in steps:
+        if isinstance(step, DriftItem):
+            drift.append(step)
+            continue
+        index, want, match, previous = step
+        matched = _update(want, match, previous, next(differences), state, options)
         drift.extend(matched.drift)
         drift.extend(_unbaselined(want, match, matched.found, known_ids, state, options))
         if _recovered(want, match, state):
@@ -165,9 +182,6 @@ def build_plan(
             if found is not None:
                 stale.append(found)
         changes.append((matched.change.phase, index, matched.change))
-
-    if problems:
-        raise PlanError("cannot plan:\n  " + "\n  ".join(problems))
 
     _record_state_drift(state, by_id, drift)
     deletes = prune.deletes(
@@ -363,10 +377,11 @@ def _update(
     want: DesiredSecret,
     remote: RemoteSecret,
     previous: str | None,
+    field_changes: tuple[FieldChange, ...],
     state: StateView,
     options: PlanOptions,
 ) -> _Matched:
-    fields = list(diff.field_changes(want, remote))
+    fields = list(field_changes)
     patch: dict[str, PatchValue] = {f.field: f.after for f in fields}
     reasons: list[str] = []
     drift: list[DriftItem] = []
