@@ -8,9 +8,6 @@ from typing import Any
 
 from reconciler.models import COMPARABLE_FIELDS, DesiredSecret, FieldChange, FieldValue, RemoteSecret
 
-_WIDTH = len(COMPARABLE_FIELDS)
-_POSITION = {name: position for position, name in enumerate(COMPARABLE_FIELDS)}
-
 
 def desired_essence(desired: DesiredSecret) -> dict[str, FieldValue]:
     """The comparable fields the entry manages, normalised the way the API stores them."""
@@ -26,7 +23,8 @@ def desired_essence(desired: DesiredSecret) -> dict[str, FieldValue]:
 def remote_essence(
     remote: RemoteSecret, names: Sequence[str] | dict[str, FieldValue]
 ) -> dict[str, FieldValue]:
-    return {name: remote.field_value(name) for name in names}
+    # getattr rather than field_value: this runs for every secret of the account.
+    return {name: getattr(remote, name) for name in names}
 
 
 def field_changes(pairs: Sequence[tuple[DesiredSecret, RemoteSecret]]) -> list[tuple[FieldChange, ...]]:
@@ -39,29 +37,28 @@ def field_changes(pairs: Sequence[tuple[DesiredSecret, RemoteSecret]]) -> list[t
     """
     results: list[tuple[FieldChange, ...]] = [()] * len(pairs)
     differing: list[tuple[int, dict[str, FieldValue], dict[str, FieldValue]]] = []
-    # One flat mapping per side, keyed by pair and field position: deepdiff's cost is per node, and
-    # integer keys at one level are its cheapest shape (a third of a mapping per secret).
-    flat_before: dict[int, FieldValue] = {}
-    flat_after: dict[int, FieldValue] = {}
+    # One flat mapping per side, one key per field of each pair that differs: deepdiff's cost is per
+    # node, and one level of short text keys is its cheapest shape (integer keys are re-parsed).
+    flat_before: dict[str, FieldValue] = {}
+    flat_after: dict[str, FieldValue] = {}
     for index, (desired, remote) in enumerate(pairs):
         after = desired_essence(desired)
         before = remote_essence(remote, after)
         if before == after:
             continue
         differing.append((index, before, after))
-        base = index * _WIDTH
         for name, value in after.items():
-            flat_before[base + _POSITION[name]] = before[name]
-            flat_after[base + _POSITION[name]] = value
+            flat_before[f"{index}.{name}"] = before[name]
+            flat_after[f"{index}.{name}"] = value
     if not differing:
         return results
-    changed = _deepdiff()(flat_before, flat_after).affected_root_keys
+    changed = _deepdiff()(flat_before, flat_after, view="tree").affected_root_keys
     for index, before, after in differing:
-        base = index * _WIDTH
+        # `after` holds the fields in render order (desired_essence follows COMPARABLE_FIELDS).
         results[index] = tuple(
-            FieldChange(field=name, before=before[name], after=after[name])
-            for position, name in enumerate(COMPARABLE_FIELDS)
-            if base + position in changed
+            FieldChange(field=name, before=before[name], after=value)
+            for name, value in after.items()
+            if f"{index}.{name}" in changed
         )
     return results
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from operator import itemgetter
 from types import MappingProxyType
 
 from reconciler import diff, prune
@@ -196,7 +197,7 @@ def build_plan(
         phase=PHASE_DELETE,
     )
     changes.extend((PHASE_DELETE, i, c) for i, c in enumerate(deletes))
-    changes.sort(key=lambda item: (item[0], item[1]))
+    changes.sort(key=itemgetter(0, 1))
     warnings = [*prune.warnings(desired, remote, claimed, renamed_from, len(deletes))]
     warnings.extend(exposure_warnings(desired.secrets, remote))
     return Plan(
