@@ -6,6 +6,7 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from reconciler.errors import ReconcilerError
@@ -55,8 +56,9 @@ class Template:
     def variables(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.parts if isinstance(p, EnvVar))
 
-    @property
+    @cached_property
     def is_literal(self) -> bool:
+        # Cached: a file is checked, resolved and described entry by entry, each asking again.
         return not any(isinstance(p, EnvVar) for p in self.parts)
 
 
