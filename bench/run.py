@@ -94,7 +94,8 @@ def machine() -> str:
 
 def installation() -> str:
     """How the measured package was installed: what a reader needs to compare with their own."""
-    from reconciler import desired
+    import reconciler
+    from reconciler import yaml_tree
 
     dist = metadata.distribution("reconciler")
     direct = json.loads(dist.read_text("direct_url.json") or "{}")
@@ -105,8 +106,8 @@ def installation() -> str:
         how = f"installed by {installer} from {direct.get('url', '?')}"
     else:
         how = f"installed by {installer} from a package index"
-    where = Path(desired.__file__).parent
-    parser = desired._safe_yaml_parser()
+    where = Path(reconciler.__file__).parent
+    parser = yaml_tree._safe_yaml_parser()
     yaml_parser = (
         f"ruamel's C parser (ruamel.yaml.clib {metadata.version('ruamel.yaml.clib')})"
         if "CParser" in parser.__name__
