@@ -137,6 +137,10 @@ def _pins(path: Path) -> list[tuple[str, str, str | None]]:
     return found
 
 
+def progress(what: str) -> None:
+    print(f"measuring {what}...", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     print(f"Machine: {machine()}")
     print(f"Package: {installation()}")
@@ -144,14 +148,21 @@ def main() -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
+        progress("plan, 10,000 secrets")
         small, small_cpu = plan_rows(tmp, 10_000, changed=True)
+        progress("plan, apply and drift, 50,000 secrets")
         large, large_cpu = plan_rows(tmp, 50_000, changed=False)
         rows += small + large
         rows.append(
             row("  CPU per secret at 50,000 ÷ at 10,000", ratios(large_cpu, small_cpu), "×", "≤ 1.10×")
         )
+        progress("the emulator's list pages at 50,000")
         rows += emulator_rows(bench_emulator.paging_rows(tmp / "plan-50000.db", 50_000))
-        rows += apply_rows(tmp) + startup_rows(tmp)
+        progress("apply at concurrency 1 to 64 (the longest part)")
+        rows += apply_rows(tmp)
+        progress("start-up")
+        rows += startup_rows(tmp)
+    progress("the emulator's throughput")
     rows += emulator_rows(bench_emulator.run())
     print(table(rows))
     if hasattr(os, "getloadavg"):
