@@ -81,7 +81,8 @@ def apply_rows(tmp: Path) -> list[Row]:
     path = tmp / "apply.yaml"
     rows: list[Row] = []
     medians: dict[int, float] = {}
-    emu = start_emulator("--quiet", "--latency-ms", str(LATENCY_MS), db_path=db)
+    flags = ("--quiet", "--list-style", "paged", "--latency-ms", str(LATENCY_MS))
+    emu = start_emulator(*flags, db_path=db)
     try:
         apply_once(path, emu.url, 4, "warm-up")
         for concurrency in CONCURRENCIES:

@@ -28,9 +28,20 @@ PATCH_TARGET = 500
 Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
 
 
-def _start(db_path: Path) -> tuple[subprocess.Popen[str], str]:
+def _start(db_path: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "emulator", "--port", "0", "--db", str(db_path), "--quiet"],
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "emulator",
+            "--port",
+            "0",
+            "--db",
+            str(db_path),
+            "--quiet",
+            *flags,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -176,7 +187,7 @@ PAGES_MEASURED = 50
 def paging_rows(db_path: Path, count: int) -> list[dict[str, object]]:
     """Time per list page near the start and near the end of a large account, one request at a time:
     a page's cost must not grow with its depth. Values are the pages' times (min, median, max)."""
-    proc, url = _start(db_path)
+    proc, url = _start(db_path, "--list-style", "paged")
     try:
         last = -(-count // 100)
         measured = min(PAGES_MEASURED, last // 2)

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -141,29 +142,53 @@ def progress(what: str) -> None:
     print(f"measuring {what}...", file=sys.stderr, flush=True)
 
 
+def plan_group(tmp: Path) -> list[Row]:
+    progress("plan, 10,000 secrets")
+    small, small_cpu = plan_rows(tmp, 10_000, changed=True)
+    progress("plan, apply and drift, 50,000 secrets")
+    large, large_cpu = plan_rows(tmp, 50_000, changed=False)
+    per_secret = row("  CPU per secret at 50,000 ÷ at 10,000", ratios(large_cpu, small_cpu), "×", "≤ 1.10×")
+    progress("the emulator's list pages at 50,000")
+    pages = emulator_rows(bench_emulator.paging_rows(tmp / "plan-50000.db", 50_000))
+    return [*small, *large, per_secret, *pages]
+
+
+def apply_group(tmp: Path) -> list[Row]:
+    progress("apply at concurrency 1 to 64 (the longest part)")
+    return apply_rows(tmp)
+
+
+def startup_group(tmp: Path) -> list[Row]:
+    progress("start-up")
+    return startup_rows(tmp)
+
+
+def emulator_group(tmp: Path) -> list[Row]:
+    progress("the emulator's throughput")
+    return emulator_rows(bench_emulator.run())
+
+
+GROUPS: dict[str, Callable[[Path], list[Row]]] = {
+    "plan": plan_group,
+    "apply": apply_group,
+    "startup": startup_group,
+    "emulator": emulator_group,
+}
+
+
 def main() -> None:
+    """`python bench/run.py [plan|apply|startup|emulator ...]`: those groups of rows, or all of them."""
+    chosen = sys.argv[1:] or list(GROUPS)
+    unknown = sorted(set(chosen) - set(GROUPS))
+    if unknown:
+        raise SystemExit(f"unknown group {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
     print(f"Machine: {machine()}")
     print(f"Package: {installation()}")
     print(f"Each row: {REPEAT} runs unless it shows one figure; ratios are taken run by run.\n", flush=True)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
-        progress("plan, 10,000 secrets")
-        small, small_cpu = plan_rows(tmp, 10_000, changed=True)
-        progress("plan, apply and drift, 50,000 secrets")
-        large, large_cpu = plan_rows(tmp, 50_000, changed=False)
-        rows += small + large
-        rows.append(
-            row("  CPU per secret at 50,000 ÷ at 10,000", ratios(large_cpu, small_cpu), "×", "≤ 1.10×")
-        )
-        progress("the emulator's list pages at 50,000")
-        rows += emulator_rows(bench_emulator.paging_rows(tmp / "plan-50000.db", 50_000))
-        progress("apply at concurrency 1 to 64 (the longest part)")
-        rows += apply_rows(tmp)
-        progress("start-up")
-        rows += startup_rows(tmp)
-    progress("the emulator's throughput")
-    rows += emulator_rows(bench_emulator.run())
+        for name in chosen:
+            rows += GROUPS[name](Path(tmp_dir))
     print(table(rows))
     if hasattr(os, "getloadavg"):
         print("\nLoad average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
