@@ -67,7 +67,15 @@ async def bare_patches(url: str, concurrency: int, arg: str) -> float:
 
         async def patch(secret_id: str) -> None:
             async with limit:
-                response = await client.patch(f"/api/v1/secrets/{secret_id}", json={"tool_arg": arg})
+                for attempt in range(3):
+                    try:
+                        response = await client.patch(f"/api/v1/secrets/{secret_id}", json={"tool_arg": arg})
+                        break
+                    except httpx.TransportError:
+                        # A kept-alive connection the server closed as it was reused: sent again, as
+                        # reconciler's own client does.
+                        if attempt == 2:
+                            raise
                 response.raise_for_status()
 
         start = time.perf_counter()
