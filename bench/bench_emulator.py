@@ -7,6 +7,7 @@ import itertools
 import os
 import selectors
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,9 +28,20 @@ PATCH_TARGET = 500
 Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
 
 
-def _start(db_path: Path) -> tuple[subprocess.Popen[str], str]:
+def _start(db_path: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "emulator", "--port", "0", "--db", str(db_path), "--quiet"],
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "emulator",
+            "--port",
+            "0",
+            "--db",
+            str(db_path),
+            "--quiet",
+            *flags,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -167,6 +179,55 @@ def run() -> list[dict[str, object]]:
                 }
             )
     return rows
+
+
+PAGES_MEASURED = 50
+
+
+def paging_rows(db_path: Path, count: int) -> list[dict[str, object]]:
+    """Time per list page near the start and near the end of a large account, one request at a time:
+    a page's cost must not grow with its depth. Values are the pages' times (min, median, max)."""
+    proc, url = _start(db_path, "--list-style", "paged")
+    try:
+        last = -(-count // 100)
+        measured = min(PAGES_MEASURED, last // 2)
+        times: dict[str, list[float]] = {}
+        regions = {"first": range(1, measured + 1), "last": range(last - measured + 1, last + 1)}
+        headers = {"Authorization": f"Bearer {KEY}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+            for where, pages in regions.items():
+                client.get("/api/v1/secrets/", params={"page": pages[0], "page_size": 100})  # warm up
+                times[where] = []
+                for page in pages:
+                    start = time.perf_counter()
+                    client.get("/api/v1/secrets/", params={"page": page, "page_size": 100}).raise_for_status()
+                    times[where].append((time.perf_counter() - start) * 1000)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    first, deep = statistics.median(times["first"]), statistics.median(times["last"])
+    return [
+        {
+            "name": f"emulator list page, first {measured} of {count:,} (each page)",
+            "values": times["first"],
+            "unit": "ms",
+        },
+        {
+            "name": f"emulator list page, last {measured} of {count:,} (each page)",
+            "values": times["last"],
+            "unit": "ms",
+        },
+        {
+            "name": "  ratio of medians, last to first",
+            "values": [deep / first],
+            "unit": "×",
+            "target": "≤ 1.2×",
+        },
+    ]
 
 
 if __name__ == "__main__":

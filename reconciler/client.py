@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -138,7 +140,7 @@ class Client:
         self.state_ids = state_ids
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._limit = asyncio.Semaphore(max(1, config.concurrency))
+        self._slots = asyncio.Semaphore(max(1, config.concurrency))
         base_url = canonical(config.api_url)
         if app is not None:
             transport = httpx.ASGITransport(app=app)
@@ -160,17 +162,27 @@ class Client:
             raise UsageError(f"--auth-header must be one of {', '.join(AUTH_HEADERS)}")
         headers = {"authorization": f"Bearer {key}"} if config.auth_header == "bearer" else {"x-api-key": key}
         headers["user-agent"] = "reconciler"
-        self._http = httpx.AsyncClient(
+        # Plain http (loopback only, checked above) uses no TLS: skip loading the CA bundle, a tenth
+        # of a second of every run. https always verifies, with one context for every connection.
+        verify: ssl.SSLContext | bool = False
+        if not base_url.startswith("http://"):
+            verify = httpx.create_ssl_context()
+        self._connect = functools.partial(
+            httpx.AsyncClient,
             base_url=base_url,
             headers=headers,
             timeout=config.timeout,
-            transport=transport,
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=max(1, config.concurrency) + 1),
-            # Plain http (loopback only, checked above) uses no TLS: skip loading the CA bundle,
-            # a tenth of a second of every run. https always verifies.
-            verify=not base_url.startswith("http://"),
+            verify=verify,
         )
+        self._base_url = base_url
+        # Each request slot has its own client with one connection, kept while idle. One pool shared
+        # by all slots costs more client CPU per request the more connections it holds (httpcore
+        # checks every idle connection on each request): past 16 in flight apply got slower, not
+        # faster. An in-process transport has no connections to keep apart and is shared.
+        self._shared = None if transport is None else self._connect(transport=transport)
+        self._idle: list[httpx.AsyncClient] = []
+        self._opened: list[httpx.AsyncClient] = []
 
     async def __aenter__(self) -> Client:
         return self
@@ -181,7 +193,18 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for http in [*self._opened, *([self._shared] if self._shared is not None else [])]:
+            await http.aclose()
+
+    def _slot_client(self) -> httpx.AsyncClient:
+        """The client for a request that holds a slot: the shared one, an idle one, or a new one."""
+        if self._shared is not None:
+            return self._shared
+        if self._idle:
+            return self._idle.pop()
+        http = self._connect(limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
+        self._opened.append(http)
+        return http
 
     # -- operations -------------------------------------------------------------------------------
 
@@ -192,7 +215,7 @@ class Client:
         return await listing.read_account(
             self._list_answer,
             self.find,
-            list_url=str(self._http.base_url).rstrip("/") + SECRETS_PATH,
+            list_url=self._base_url.rstrip("/") + SECRETS_PATH,
             batch=self.config.concurrency,
             # An id that is no plain path segment is no secret of this API (and is never requested).
             known_ids=[i for i in self.state_ids if SAFE_ID.fullmatch(i)],
@@ -343,8 +366,14 @@ class Client:
         while True:
             delay_hint: float | None = None
             try:
-                async with self._limit:
-                    response = await self._exchange(method, path, content, params, headers, what)
+                async with self._slots:
+                    http = self._slot_client()
+                    try:
+                        response = await self._exchange(http, method, path, content, params, headers, what)
+                    finally:
+                        if http is not self._shared:
+                            # Most recently used first: its connection is the likeliest to be open.
+                            self._idle.append(http)
             except (httpx.TimeoutException, TimeoutError) as exc:
                 reason = f"{what}: no answer within {self.config.timeout:g}s"
                 error: ApiError = TransportError(
@@ -387,6 +416,7 @@ class Client:
 
     async def _exchange(
         self,
+        http: httpx.AsyncClient,
         method: str,
         path: str,
         content: bytes | None,
@@ -395,11 +425,11 @@ class Client:
         what: str,
     ) -> httpx.Response:
         """One request and its whole answer within the timeout, the body read up to max_body_bytes."""
-        request = self._http.build_request(method, path, content=content, params=params, headers=headers)
+        request = http.build_request(method, path, content=content, params=params, headers=headers)
         limit = self.config.max_body_bytes
         # httpx's timeout bounds each read; this bounds the whole answer (a server could drip forever).
         async with asyncio.timeout(self.config.timeout):
-            streamed = await self._http.send(request, stream=True)
+            streamed = await http.send(request, stream=True)
             try:
                 declared = streamed.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > limit:

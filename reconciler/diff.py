@@ -1,6 +1,10 @@
-"""Field-level differences between a desired entry and a remote secret (the only deepdiff user)."""
+"""Field-level differences between desired entries and remote secrets (the only deepdiff user)."""
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 from reconciler.models import COMPARABLE_FIELDS, DesiredSecret, FieldChange, FieldValue, RemoteSecret
 
@@ -16,22 +20,61 @@ def desired_essence(desired: DesiredSecret) -> dict[str, FieldValue]:
     return essence
 
 
-def remote_essence(remote: RemoteSecret, names: tuple[str, ...] | list[str]) -> dict[str, FieldValue]:
-    return {name: remote.field_value(name) for name in names}
+def remote_essence(
+    remote: RemoteSecret, names: Sequence[str] | dict[str, FieldValue]
+) -> dict[str, FieldValue]:
+    # getattr rather than field_value: this runs for every secret of the account.
+    return {name: getattr(remote, name) for name in names}
 
 
-def field_changes(desired: DesiredSecret, remote: RemoteSecret) -> tuple[FieldChange, ...]:
-    """What must change on `remote` so its managed fields equal `desired`'s, in render order."""
-    after = desired_essence(desired)
-    before = remote_essence(remote, list(after))
-    if before == after:
-        # The common case on a large in-sync account: no need to pay for a structural diff.
-        return ()
+def field_changes(pairs: Sequence[tuple[DesiredSecret, RemoteSecret]]) -> list[tuple[FieldChange, ...]]:
+    """For each (desired, remote) pair, what must change on the remote secret so its managed fields
+    equal the desired ones, in render order.
+
+    Secrets already in sync cost one comparison of a few fields; the ones that differ go through a
+    single structural diff together (deepdiff is imported only then, and one call costs far less
+    than one per secret).
+    """
+    results: list[tuple[FieldChange, ...]] = [()] * len(pairs)
+    differing: list[tuple[int, dict[str, FieldValue], dict[str, FieldValue]]] = []
+    # One flat mapping per side, one key per field of each pair that differs: deepdiff's cost is per
+    # node, and one level of short text keys is its cheapest shape (integer keys are re-parsed).
+    flat_before: dict[str, FieldValue] = {}
+    flat_after: dict[str, FieldValue] = {}
+    for index, (desired, remote) in enumerate(pairs):
+        after = desired_essence(desired)
+        before = remote_essence(remote, after)
+        if before == after:
+            continue
+        differing.append((index, before, after))
+        for name, value in after.items():
+            flat_before[f"{index}.{name}"] = before[name]
+            flat_after[f"{index}.{name}"] = value
+    if not differing:
+        return results
+    changed = _deepdiff()(flat_before, flat_after, view="tree").affected_root_keys
+    for index, before, after in differing:
+        # `after` holds the fields in render order (desired_essence follows COMPARABLE_FIELDS).
+        results[index] = tuple(
+            FieldChange(field=name, before=before[name], after=value)
+            for name, value in after.items()
+            if f"{index}.{name}" in changed
+        )
+    return results
+
+
+def _deepdiff() -> Any:
+    """deepdiff's DeepDiff, imported on first use."""
+    if "deepdiff" not in sys.modules and "pydantic" not in sys.modules:
+        # deepdiff imports pydantic, if present, only to recognise pydantic models, which never reach
+        # it here; that is half of deepdiff's import time. Hidden for this one import.
+        sys.modules["pydantic"] = None  # type: ignore[assignment]
+        try:
+            import deepdiff  # noqa: F401
+        except ImportError:
+            pass
+        finally:
+            del sys.modules["pydantic"]
     from deepdiff import DeepDiff
 
-    changed = set(DeepDiff(before, after).affected_root_keys)
-    return tuple(
-        FieldChange(field=name, before=before[name], after=after[name])
-        for name in COMPARABLE_FIELDS
-        if name in changed
-    )
+    return DeepDiff

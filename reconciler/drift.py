@@ -3,6 +3,7 @@ a value is, and how much of it the display gives away (pure)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,9 @@ from reconciler.models import DesiredSecret, DriftItem, RemoteSecret, SecretValu
 
 # Characters a masked display may use to hide the middle of a value.
 MASK_CHARS = frozenset("*•●·…")
+_MASK = "[" + "".join(sorted(MASK_CHARS)) + "]"
+# The visible start (before the first mask character) and end (after the last one) of a display.
+_MASKED = re.compile(f"([^{_MASK[1:]}*){_MASK}(?:.*{_MASK})?([^{_MASK[1:]}*)", re.DOTALL)
 
 
 def display_consistent(value: SecretValue, display: str | None) -> bool | None:
@@ -22,11 +26,10 @@ def display_consistent(value: SecretValue, display: str | None) -> bool | None:
     if not display:
         return None
     plain = value.reveal()
-    masked = [i for i, ch in enumerate(display) if ch in MASK_CHARS]
-    if not masked:
+    masked = _MASKED.fullmatch(display)
+    if masked is None:
         return plain == display
-    head = display[: masked[0]]
-    tail = display[masked[-1] + 1 :]
+    head, tail = masked.group(1, 2)
     if len(plain) < len(head) + len(tail):
         return False
     return plain.startswith(head) and plain.endswith(tail)
@@ -78,8 +81,15 @@ def value_verdict(
     if force:
         return ValueVerdict(verdict, True, "re-sent on request (--force-values)")
     if verdict is Verdict.NO_BASELINE:
-        return ValueVerdict(verdict, False, "no state for this secret; the display matches the desired value")
-    return ValueVerdict(verdict, False, "in sync")
+        return _NO_BASELINE
+    return _IN_SYNC
+
+
+# The verdicts of nearly every secret of a large account, made once.
+_NO_BASELINE = ValueVerdict(
+    Verdict.NO_BASELINE, False, "no state for this secret; the display matches the desired value"
+)
+_IN_SYNC = ValueVerdict(Verdict.IN_SYNC, False, "in sync")
 
 
 def _verdict(
@@ -192,11 +202,10 @@ def display_shape(remote: Iterable[RemoteSecret]) -> tuple[int, int] | None:
     account has no masked display to read them from."""
     head = tail = -1
     for secret in remote:
-        display = secret.display or ""
-        masked = [i for i, ch in enumerate(display) if ch in MASK_CHARS]
-        if masked:
-            head = max(head, masked[0])
-            tail = max(tail, len(display) - masked[-1] - 1)
+        masked = _MASKED.fullmatch(secret.display or "")
+        if masked is not None:
+            head = max(head, len(masked.group(1)))
+            tail = max(tail, len(masked.group(2)))
     return (head, tail) if head >= 0 else None
 
 

@@ -58,7 +58,9 @@ def frozen_map(data: Mapping[str, FieldValue] | None = None) -> Mapping[str, Fie
     return MappingProxyType(dict(data or {}))
 
 
-@dataclass(frozen=True)
+# Types held once or more per secret have slots: a 50,000-secret plan holds about 200,000 of them,
+# and an instance without a __dict__ is a third smaller.
+@dataclass(frozen=True, slots=True)
 class Location:
     """Where a node sits in a user-written file (1-based line and column)."""
 
@@ -78,7 +80,7 @@ class Prune:
     match: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredSecret:
     """One entry of the desired-state file, its value resolved (or None when offline)."""
 
@@ -115,7 +117,7 @@ class DesiredState:
     max_age_hours: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RemoteSecret:
     """One secret as the API reports it. `display` is sensitive: it is kept out of repr."""
 
@@ -134,7 +136,7 @@ class RemoteSecret:
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StateEntry:
     """What reconciler last wrote for one secret: keyed fingerprints only, never a value or display."""
 
@@ -179,7 +181,7 @@ class Action(StrEnum):
     NOOP = "noop"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     """One field's before and after. For `secret_value` both sides are hidden."""
 
@@ -190,9 +192,11 @@ class FieldChange:
 
 
 PatchValue = FieldValue | SecretValue
+# The patch of every change that sends nothing, shared (it cannot be changed).
+_NO_PATCH: Mapping[str, PatchValue] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One secret's planned change. `patch` is the exact request body (POST or PATCH)."""
 
@@ -200,7 +204,7 @@ class Change:
     secret_name: str
     secret_id: str | None = None
     fields: tuple[FieldChange, ...] = ()
-    patch: Mapping[str, PatchValue] = field(default_factory=lambda: MappingProxyType({}))
+    patch: Mapping[str, PatchValue] = field(default_factory=lambda: _NO_PATCH)
     # Why this change is planned, in reviewer's words ("value differs from display", "prune: true").
     reasons: tuple[str, ...] = ()
     # The remote secret the change was planned against (None for create): the apply precondition.
@@ -224,7 +228,7 @@ class Verdict(StrEnum):
     STALE = "stale"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DriftItem:
     """Something that changed outside reconciler, kept apart from what the file asks for."""
 
@@ -300,7 +304,7 @@ class Status(StrEnum):
     SKIPPED = "skipped"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to one change during apply."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from operator import itemgetter
 from types import MappingProxyType
 
 from reconciler import diff, prune
@@ -116,6 +117,10 @@ def build_plan(
     known_ids: dict[str, set[str]] = {}
     for secret_id, known in state.entries.items():
         known_ids.setdefault(known.secret_name, set()).add(secret_id)
+    # In file order: a finding about a secret to create, or a matched pair (index, want, remote,
+    # previous name) whose fields are compared below, all pairs at once.
+    steps: list[DriftItem | tuple[int, DesiredSecret, RemoteSecret, str | None]] = []
+    pairs: list[tuple[DesiredSecret, RemoteSecret]] = []
 
     for index, want in enumerate(desired.secrets):
         known_problems = len(problems)
@@ -127,7 +132,7 @@ def build_plan(
             if create is not None:
                 changes.append((PHASE_CREATE, index, create))
                 if state.absent and options.for_drift:
-                    drift.append(
+                    steps.append(
                         DriftItem(
                             want.secret_name,
                             None,
@@ -146,7 +151,20 @@ def build_plan(
         claimed[match.secret_id] = want.secret_name
         if previous is not None:
             renamed_from.add(previous)
-        matched = _update(want, match, previous, state, options)
+        steps.append((index, want, match, previous))
+        pairs.append((want, match))
+
+    if problems:
+        raise PlanError("cannot plan:\n  " + "\n  ".join(problems))
+
+    # Every matched pair's field differences at once: the secrets that differ share one diff.
+    differences = iter(diff.field_changes(pairs))
+    for step in steps:
+        if isinstance(step, DriftItem):
+            drift.append(step)
+            continue
+        index, want, match, previous = step
+        matched = _update(want, match, previous, next(differences), state, options)
         drift.extend(matched.drift)
         drift.extend(_unbaselined(want, match, matched.found, known_ids, state, options))
         if _recovered(want, match, state):
@@ -166,9 +184,6 @@ def build_plan(
                 stale.append(found)
         changes.append((matched.change.phase, index, matched.change))
 
-    if problems:
-        raise PlanError("cannot plan:\n  " + "\n  ".join(problems))
-
     _record_state_drift(state, by_id, drift)
     deletes = prune.deletes(
         desired,
@@ -182,7 +197,7 @@ def build_plan(
         phase=PHASE_DELETE,
     )
     changes.extend((PHASE_DELETE, i, c) for i, c in enumerate(deletes))
-    changes.sort(key=lambda item: (item[0], item[1]))
+    changes.sort(key=itemgetter(0, 1))
     warnings = [*prune.warnings(desired, remote, claimed, renamed_from, len(deletes))]
     warnings.extend(exposure_warnings(desired.secrets, remote))
     return Plan(
@@ -363,10 +378,11 @@ def _update(
     want: DesiredSecret,
     remote: RemoteSecret,
     previous: str | None,
+    field_changes: tuple[FieldChange, ...],
     state: StateView,
     options: PlanOptions,
 ) -> _Matched:
-    fields = list(diff.field_changes(want, remote))
+    fields = list(field_changes)
     patch: dict[str, PatchValue] = {f.field: f.after for f in fields}
     reasons: list[str] = []
     drift: list[DriftItem] = []

@@ -6,6 +6,7 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from reconciler.errors import ReconcilerError
@@ -22,6 +23,8 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Scanned left to right: "$${" is an escaped literal "${", "${NAME}" a reference, any other "${" an error.
 # (As with Terraform's rule, a literal "$" directly before a reference cannot be written.)
 _TOKEN = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
+# The common shape of a whole value, `${NAME}` alone: read without the general scan.
+_ONE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _FORMS = "${NAME} in a string, {from_env: NAME} or {from_file: PATH}"
 _MAPPING_KEYS = ("from_env", "from_file")
 # Shown in place of the literal text around references: that text is part of the value.
@@ -53,8 +56,9 @@ class Template:
     def variables(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.parts if isinstance(p, EnvVar))
 
-    @property
+    @cached_property
     def is_literal(self) -> bool:
+        # Cached: a file is checked, resolved and described entry by entry, each asking again.
         return not any(isinstance(p, EnvVar) for p in self.parts)
 
 
@@ -76,7 +80,10 @@ Reference = Template | FromEnv | FromFile
 
 
 def parse(ref: object) -> Reference:
-    """Parse a `secret_value` as written in the file; raises ValueRefError when it is malformed."""
+    """Parse a `secret_value` as written in the file (or return one parsed already); raises
+    ValueRefError when it is malformed."""
+    if isinstance(ref, Template | FromEnv | FromFile):
+        return ref
     if isinstance(ref, str):
         return _parse_template(ref)
     if isinstance(ref, Mapping):
@@ -109,7 +116,8 @@ def resolve(ref: object, *, base_dir: Path, environ: Mapping[str, str], allow_pl
         text = _read_file(reference.path, base_dir)
     _check_length(reference, len(text))
     try:
-        text.encode("utf-8")
+        if not text.isascii():
+            text.encode("utf-8")
     except UnicodeEncodeError:
         # Python carries undecodable environment bytes as lone surrogates; no API can store those.
         raise ValueRefError(
@@ -148,6 +156,11 @@ def suggested_env_name(secret_name: str) -> str:
 
 
 def _parse_template(text: str) -> Template:
+    if "$" not in text:
+        return Template((text,) if text else ())
+    whole = _ONE_REFERENCE.fullmatch(text)
+    if whole is not None:
+        return Template((EnvVar(whole.group(1)),))
     parts: list[str | EnvVar] = []
     literal: list[str] = []
     pos = 0
@@ -205,6 +218,10 @@ def _parse_mapping(ref: Mapping[object, object]) -> FromEnv | FromFile:
 
 
 def _resolve_template(template: Template, environ: Mapping[str, str]) -> str:
+    try:
+        return "".join(environ[p.name] if isinstance(p, EnvVar) else p for p in template.parts)
+    except KeyError:
+        pass
     missing = sorted({name for name in template.variables if name not in environ})
     if missing:
         listed = ", ".join(missing)

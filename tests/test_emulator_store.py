@@ -202,3 +202,31 @@ def test_a_database_left_readable_by_others_is_made_private(tmp_path: Path) -> N
         path.chmod(0o644)
     Store(str(db)).close()
     assert [(p.name, mode(p)) for p in tmp_path.iterdir() if mode(p) != 0o600] == []
+
+
+def test_pages_and_count_follow_creates_and_deletes_in_order(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "e.db"))
+    made = [store.create(USER, secret_name=f"s{i}", secret_value="value") for i in range(7)]
+    store.create(OTHER, secret_name="other", secret_value="value")
+    assert store.count(USER) == 7
+    assert [s.secret_name for s in store.page(USER, 2, 3)] == ["s2", "s3", "s4"]
+    store.delete(USER, made[3].secret_id)
+    store.create(USER, secret_name="s7", secret_value="value")
+    assert store.count(USER) == 7
+    assert [s.secret_name for s in store.page(USER, 2, 3)] == ["s2", "s4", "s5"]
+    assert [s.secret_name for s in store.page(USER, 5, 10)] == ["s6", "s7"]
+    assert store.page(USER, 7, 10) == [] and store.page(USER, 0, 0) == []
+    store.close()
+
+
+def test_pages_see_writes_made_through_another_connection(tmp_path: Path) -> None:
+    path = str(tmp_path / "e.db")
+    serving, other = Store(path), Store(path)
+    serving.create(USER, secret_name="a", secret_value="value")
+    assert serving.count(USER) == 1  # the order is read and kept now
+    b = other.create(USER, secret_name="b", secret_value="value")
+    assert [s.secret_name for s in serving.page(USER, 0, 10)] == ["a", "b"]
+    other.delete(USER, b.secret_id)
+    assert serving.count(USER) == 1
+    serving.close()
+    other.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from reconciler.diff import field_changes
@@ -279,7 +282,53 @@ def test_same_inputs_give_equal_plans() -> None:
 def test_field_changes_are_in_render_order() -> None:
     r = remote("gh", "1", tool_name="a", tool_arg="b", is_default_for_tool=False)
     w = want("gh", is_default_for_tool=True, tool_arg="c", tool_name="d")
-    assert [f.field for f in field_changes(w, r)] == ["tool_name", "tool_arg", "is_default_for_tool"]
+    assert [f.field for f in field_changes([(w, r)])[0]] == ["tool_name", "tool_arg", "is_default_for_tool"]
+
+
+def test_field_changes_of_many_pairs_stay_with_their_own_pair() -> None:
+    pairs = [
+        (want("a", tool_name="x"), remote("a", "1", tool_name="x")),
+        (want("b", tool_name="x", tool_arg=None), remote("b", "2", tool_name="y", tool_arg="t")),
+        (want("c", is_default_for_tool=True), remote("c", "3")),
+        (want("d2", tool_arg="t"), remote("d", "4", tool_arg="t")),
+        (want("e", tool_name="x"), remote("e", "5", tool_name="x")),
+    ]
+    assert field_changes(pairs) == [
+        (),
+        (FieldChange("tool_name", "y", "x"), FieldChange("tool_arg", "t", None)),
+        (FieldChange("is_default_for_tool", False, True),),
+        (FieldChange("secret_name", "d", "d2"),),
+        (),
+    ]
+
+
+def _modules_after(code: str) -> set[str]:
+    """The top-level modules a fresh interpreter holds after running `code` (its own, not this one's)."""
+    program = (
+        "import sys\n"
+        "from reconciler.models import DesiredSecret, DesiredState, RemoteSecret, frozen_map\n"
+        "from reconciler.plan import build_plan\n"
+        "entry = DesiredSecret('a', fields=frozen_map({'tool_arg': 'x'}))\n"
+        "desired = DesiredState(path='f', secrets=(entry,))\n"
+        f"{code}\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules if sys.modules[m] is not None})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    return set(done.stdout.split())
+
+
+def test_deepdiff_is_not_imported_when_nothing_differs() -> None:
+    modules = _modules_after("build_plan(desired, (RemoteSecret('1', 'a', tool_arg='x'),))")
+    assert "deepdiff" not in modules
+
+
+def test_deepdiff_diffs_what_differs_and_leaves_pydantic_importable() -> None:
+    modules = _modules_after(
+        "plan = build_plan(desired, (RemoteSecret('1', 'a', tool_arg='y'),))\n"
+        "assert [f.field for f in plan.changes[0].fields] == ['tool_arg']\n"
+        "import pydantic"
+    )
+    assert {"deepdiff", "pydantic"} <= modules
 
 
 def fingerprint(value: SecretValue) -> str:

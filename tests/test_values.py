@@ -50,6 +50,24 @@ def test_double_dollar_brace_is_a_literal_dollar_brace(tmp_path: Path) -> None:
     assert resolve("$x$$y${A}", tmp_path, env) == "$x$$yabcd"
 
 
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("${A}", (values.EnvVar("A"),)),
+        ("plain", ("plain",)),
+        ("", ()),
+        ("x${A}", ("x", values.EnvVar("A"))),
+        ("${A}${B}", (values.EnvVar("A"), values.EnvVar("B"))),
+        ("${A}}", (values.EnvVar("A"), "}")),
+        ("$${A}", ("${A}",)),
+    ],
+)
+def test_templates_parse_into_text_and_references(text: str, parts: tuple[object, ...]) -> None:
+    assert values.parse(text) == values.Template(parts)  # type: ignore[arg-type]
+    # A reference parsed already is taken as it is.
+    assert values.parse(values.parse(text)) == values.Template(parts)  # type: ignore[arg-type]
+
+
 def test_string_with_only_escapes_is_a_literal(tmp_path: Path) -> None:
     assert isinstance(values.parse("$${NOT_A_REF}"), values.Template)
     assert values.parse("$${NOT_A_REF}").is_literal  # type: ignore[union-attr]

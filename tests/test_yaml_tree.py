@@ -210,3 +210,24 @@ def test_the_garbage_collector_is_held_off_and_given_back_as_it_was() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_fold_hands_over_each_collection_as_it_is_read_children_first() -> None:
+    seen: list[tuple[str, tuple[object, ...], tuple[object, ...]]] = []
+
+    def fold(node: yaml_tree.YamlNode, path: list[yaml_tree.PathKey | None]) -> object:
+        children = tuple(item.data for item in node.items) + tuple(v.data for _, v in node.pairs)
+        seen.append((node.kind, tuple(path), children))
+        return f"{node.kind}@{'/'.join(map(str, path))}"
+
+    composed = yaml_tree.compose(b"a:\n  - {x: 1}\n  - [2]\n? [k]\n: v\n", fold)
+    root = composed.root
+    assert root is not None and root.data == "map@" and root.pairs == () and root.line == 1
+    assert seen == [
+        ("map", ("a", 0), (None,)),
+        ("seq", ("a", 1), (None,)),
+        ("seq", ("a",), ("map@a/0", "seq@a/1")),
+        # A key that is not text: the path says so with None.
+        ("seq", (None,), (None,)),
+        ("map", (), ("seq@a", None)),
+    ]

@@ -16,7 +16,7 @@ from pathlib import Path
 from reconciler import values
 from reconciler.desired import schema
 from reconciler.desired.compose import read_data
-from reconciler.desired.located import Issues, Map, kind_of, start_of
+from reconciler.desired.located import Issues, Map, Unlocated, kind_of, start_of
 from reconciler.desired.rules import check_entries, check_max_ages
 from reconciler.desired_policy import max_age_hours
 from reconciler.errors import DesiredFileError
@@ -44,7 +44,16 @@ def load(path: Path, *, resolve: bool = True, environ: Mapping[str, str] | None 
     path = Path(path)
     file = str(path)
     raw = read_file(path)
-    issues = Issues(file)
+    try:
+        return _load(raw, file, path.parent, Issues(file, located=False), resolve=resolve, environ=env)
+    except Unlocated:
+        # A problem: read again keeping positions, to say where each problem is.
+        return _load(raw, file, path.parent, Issues(file), resolve=resolve, environ=env)
+
+
+def _load(
+    raw: bytes, file: str, base_dir: Path, issues: Issues, *, resolve: bool, environ: Mapping[str, str]
+) -> DesiredState:
     root, ok = read_data(raw, issues)
     if not ok:
         raise DesiredFileError(issues.problems())
@@ -62,7 +71,7 @@ def load(path: Path, *, resolve: bool = True, environ: Mapping[str, str] | None 
         # Another format version: its other rules are unknown here, so only the version is reported.
         issues.items = [i for i in issues.items if i[3] == "version"]
         raise DesiredFileError(issues.problems())
-    resolved = check_entries(root, issues, resolve=resolve, base_dir=path.parent, environ=env)
+    resolved = check_entries(root, issues, resolve=resolve, base_dir=base_dir, environ=environ)
     check_max_ages(root, issues)
     if issues:
         raise DesiredFileError(issues.problems())

@@ -26,15 +26,17 @@ def read_data(raw: bytes, issues: Issues) -> tuple[object, bool]:
 
     Problems go to `issues`; a node reported as unusable is silenced for the rules that follow.
     """
+    plain = _Plain(issues)
     with paused_gc():
-        composed = compose(raw)
+        # Each collection becomes plain data as soon as it is read: the nodes of one entry at a time.
+        composed = compose(raw, plain.value)
         for finding in composed.findings:
             if finding.path is None:
                 issues.add(finding.line, finding.col, "(yaml)", finding.message)
             else:
                 issues.silenced.add(finding.path)
                 issues.add(finding.line, finding.col, path_text(finding.path), finding.message)
-        root = None if composed.root is None else _Plain(issues).value(composed.root, [])
+        root = None if composed.root is None else plain.value(composed.root, [])
         complete = composed.complete
         # The nodes go while the collector is held off, so that it never walks them.
         del composed
@@ -56,7 +58,10 @@ class _Plain:
 
     def __init__(self, issues: Issues) -> None:
         self.issues = issues
+        self.located = issues.located
         self.shared: dict[int, object] = {}
+        # One string object for each distinct text kept: keys repeat in every entry, tool names often.
+        self.texts: dict[str, str] = {}
 
     def report(self, node: YamlNode, path: _Path, message: str, *, unusable: bool) -> None:
         keys = _cut(path)
@@ -66,6 +71,9 @@ class _Plain:
         self.issues.add(node.line - 1, node.col - 1, path_text(keys), message)
 
     def value(self, node: YamlNode, path: _Path) -> object:
+        if node.data is not None:
+            # Folded by compose as it was read (an alias of it too): its data, shared.
+            return node.data
         if node.kind == "scalar":
             if node.tag is not None:
                 self.check_tag(node, path)
@@ -88,16 +96,22 @@ class _Plain:
     def sequence(self, node: YamlNode, path: _Path) -> Seq:
         data = Seq(node.line - 1, node.col - 1)
         at = data.at
+        texts = self.texts
         for index, item in enumerate(node.items):
-            plain = item.kind == "scalar" and item.tag is None
-            data.append(item.scalar if plain else self.value(item, [*path, index]))
-            at.append((item.line - 1, item.col - 1))
+            if item.kind == "scalar" and item.tag is None:
+                scalar = item.scalar
+                data.append(texts.setdefault(scalar, scalar) if isinstance(scalar, str) else scalar)
+            else:
+                data.append(self.value(item, [*path, index]))
+            if self.located:
+                at.append((item.line - 1, item.col - 1))
         return data
 
     def mapping(self, node: YamlNode, path: _Path) -> Map:
         data = Map(node.line - 1, node.col - 1)
         at = data.at
         merges: list[Map] = []
+        texts = self.texts
         for key, value in node.pairs:
             # A value cut short by a problem that stopped reading is looked into, never added.
             name = key_name(key)
@@ -106,21 +120,26 @@ class _Plain:
             elif is_merge_key(key):
                 merges.extend(self.merged(value, path))
             elif value.kind == "scalar" and value.tag is None and not value.cut:
-                self.put(data, name, key, value, value.scalar, path)
+                scalar = value.scalar
+                if isinstance(scalar, str):
+                    scalar = texts.setdefault(scalar, scalar)
+                self.put(data, texts.setdefault(name, name), key, value, scalar, path)
             else:
                 item = self.value(value, [*path, name])
                 if not value.cut:
-                    self.put(data, name, key, value, item, path)
+                    self.put(data, texts.setdefault(name, name), key, value, item, path)
         # Keys written in the mapping win over merged ones; earlier merged mappings win over later.
         for source in merges:
             for name, item in source.items():
                 if name not in data:
                     data[name] = item
-                    at[name] = source.at[name]
+                    if self.located:
+                        at[name] = source.at[name]
         return data
 
     def put(self, data: Map, name: str, key: YamlNode, value: YamlNode, item: object, path: _Path) -> None:
         if name in data:
+            self.issues.need_positions()
             message = (
                 f"duplicate key (first at line {data.at[name][0] + 1}); "
                 "YAML would silently keep only one, remove the other"
@@ -128,7 +147,8 @@ class _Plain:
             self.report(key, [*path, name], message, unusable=False)
             return
         data[name] = item
-        data.at[name] = (key.line - 1, key.col - 1, value.line - 1, value.col - 1)
+        if self.located:
+            data.at[name] = (key.line - 1, key.col - 1, value.line - 1, value.col - 1)
 
     def unnamed(self, key: YamlNode, value: YamlNode, path: _Path) -> None:
         """A key that is not text: reported (unless cut short), and its value left out."""

@@ -34,17 +34,31 @@ class Seq(list[Any]):
         self.at: list[tuple[int, int]] = []
 
 
-class Issues:
-    """Problems found so far, kept with 0-based positions and sorted into file order at the end."""
+class Unlocated(Exception):
+    """A problem was found on the pass that keeps no positions: read the file again with them."""
 
-    def __init__(self, file: str) -> None:
+
+class Issues:
+    """Problems found so far, kept with 0-based positions and sorted into file order at the end.
+
+    `located=False`: the pass over a file expected to be valid keeps no positions (most of the memory
+    of reading it), and the first problem raises Unlocated, so that the file is read again with them.
+    """
+
+    def __init__(self, file: str, *, located: bool = True) -> None:
         self.file = file
+        self.located = located
         self.items: list[tuple[int, int, int, str, str]] = []
         self.seen: set[tuple[int, int, str, str]] = set()
         # Paths whose node is already reported as unusable: later rules stay quiet about them.
         self.silenced: set[tuple[PathKey, ...]] = set()
 
+    def need_positions(self) -> None:
+        if not self.located:
+            raise Unlocated
+
     def add(self, line: int, col: int, key: str, message: str) -> None:
+        self.need_positions()
         # jsonschema reports some findings once per missing key or branch; each is said once.
         if (line, col, key, message) not in self.seen:
             self.seen.add((line, col, key, message))

@@ -86,7 +86,8 @@ def _check_names(entries: list[tuple[int, Map]], issues: Issues) -> None:
         for position, old in enumerate(names):
             if not is_name(old):
                 continue
-            line, col = names.at[position]
+            # Positions are kept only on the pass that reports (see Issues).
+            line, col = names.at[position] if position < len(names.at) else (names.line, names.col)
             key = path_text(["secrets", index, "previous_names", position])
             if old == own:
                 issues.add(line, col, key, f"{quoted(old)} is this entry's own secret_name; remove it")

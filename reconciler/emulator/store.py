@@ -49,6 +49,10 @@ _SELECT_PAGE = (
     "SELECT seq, secret_id, user_id, secret_name, secret_value, tool_name, tool_arg, is_default_for_tool, "
     "created_us, updated_us FROM secrets WHERE user_id = ? ORDER BY seq LIMIT ? OFFSET ?"
 )
+_SELECT_FROM = (
+    "SELECT seq, secret_id, user_id, secret_name, secret_value, tool_name, tool_arg, is_default_for_tool, "
+    "created_us, updated_us FROM secrets WHERE user_id = ? AND seq >= ? ORDER BY seq LIMIT ?"
+)
 _SELECT_AFTER = (
     "SELECT seq, secret_id, user_id, secret_name, secret_value, tool_name, tool_arg, is_default_for_tool, "
     "created_us, updated_us FROM secrets WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?"
@@ -142,6 +146,12 @@ class Store:
         # which also makes each check-then-write atomic.
         self._lock = threading.Lock()
         self._conn = self._open(path)
+        # Each account's secret numbers in creation order, read once: a page is then found by its
+        # first number through the index, and the count is a length, so a page costs the same at any
+        # depth (COUNT(*) and OFFSET walk every row before it). Built on first use, kept up to date by
+        # this store's own writes, and dropped when another connection has written to the file.
+        self._orders: dict[str, list[int]] = {}
+        self._data_version = -1
         row = self._conn.execute("SELECT MAX(updated_us) FROM secrets").fetchone()
         self._last_us: int = int(row[0]) if row and row[0] is not None else 0
 
@@ -191,9 +201,27 @@ class Store:
             try:
                 yield self._conn
             except BaseException:
+                self._orders.clear()
                 self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._orders.clear()
+                raise
+
+    def _order(self, user_id: str) -> list[int]:
+        """The account's secret numbers in creation order (call with the lock held)."""
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            # Another connection committed to the file since: what was read may be stale.
+            self._orders.clear()
+            self._data_version = version
+        order = self._orders.get(user_id)
+        if order is None:
+            rows = self._conn.execute("SELECT seq FROM secrets WHERE user_id = ? ORDER BY seq", (user_id,))
+            order = self._orders[user_id] = [row[0] for row in rows]
+        return order
 
     # Reads
 
@@ -210,13 +238,15 @@ class Store:
 
     def count(self, user_id: str) -> int:
         with self._lock:
-            row = self._conn.execute("SELECT COUNT(*) FROM secrets WHERE user_id = ?", (user_id,)).fetchone()
-        return int(row[0])
+            return len(self._order(user_id))
 
     def page(self, user_id: str, offset: int, limit: int) -> list[StoredSecret]:
         """Up to `limit` secrets of the account in creation order, skipping the first `offset`."""
         with self._lock:
-            rows = self._conn.execute(_SELECT_PAGE, (user_id, limit, offset)).fetchall()
+            order = self._order(user_id)
+            if offset >= len(order) or limit <= 0:
+                return []
+            rows = self._conn.execute(_SELECT_FROM, (user_id, order[offset], limit)).fetchall()
         return [_from_row(row) for row in rows]
 
     def after(self, user_id: str, seq: int, limit: int) -> list[StoredSecret]:
@@ -292,7 +322,11 @@ class Store:
                 ),
             )
             seq = cursor.lastrowid
-        assert seq is not None
+            assert seq is not None
+            order = self._orders.get(user_id)
+            if order is not None:
+                # Numbers only grow: the new secret is the account's last.
+                order.append(seq)
         return StoredSecret(
             seq=seq,
             secret_id=secret_id,
@@ -340,8 +374,11 @@ class Store:
             )
             if cursor.rowcount == 0:
                 raise SecretNotFound("Secret not found")
+            # Read again on the next listing: deletes are rare, listings after them rarer.
+            self._orders.pop(user_id, None)
 
     def reset(self) -> None:
         """Forget every secret of every account."""
         with self._write() as conn:
             conn.execute("DELETE FROM secrets")
+            self._orders.clear()
