@@ -195,17 +195,6 @@ def write(
     return plan_id
 
 
-def read(path: Path) -> SavedPlan:
-    """The saved plan at `path`, parsed and its desired path checked; nothing else is touched."""
-    try:
-        data = json.loads(read_regular(path))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise UsageError(f"{path}: cannot read the saved plan ({type(exc).__name__})") from None
-    if not isinstance(data, dict) or data.get("kind") != KIND:
-        raise UsageError(f"{path}: not a reconciler plan file")
-    return _parse(path, data)
-
-
 def _parse(path: Path, data: dict[str, Any]) -> SavedPlan:
     if data.get("format_version") != FORMAT_VERSION:
         raise UsageError(
