@@ -115,7 +115,8 @@ def with_listing(plan: Plan, listing: Listing) -> Plan:
 async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> PlanResult:
     """Load the file and list the account at once (parsing overlaps the network), then plan."""
     key = state_key(settings)
-    current = None if settings.ignore_state else state_file.load(settings.state_path, key)
+    # Read under another key, the state is kept for its own account only: check_account below.
+    current = None if settings.ignore_state else state_file.load(settings.state_path, key, rekey=True)
     ids = known_ids(settings, current)
     async with connect(settings, ids) as client:
         loading = asyncio.create_task(asyncio.to_thread(desired_file.load, path, environ=settings.environ))
@@ -132,7 +133,8 @@ async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> Pla
     if current is not None:
         state_file.check_account(current, settings.api_url, _api_key(settings), remote)
         absent = f"no state file at {settings.state_path}" if current.missing else ""
-        view = StateView(current.entries, key.fingerprint, current.pending, absent)
+        rekeyed = state_file.rekey_notice(current)
+        view = StateView(current.entries, key.fingerprint, current.pending, absent, rekeyed)
         options = replace(options, protected_ids=current.protected_ids, forgotten_ids=current.forgotten)
     else:
         view = StateView(absent="--ignore-state")
@@ -199,7 +201,7 @@ async def make_saved_plan(settings: Settings, saved: planfile.SavedPlan) -> Plan
     """A saved plan (already `planfile.verify`-ed), checked against the file, the values and the account
     as they are now."""
     key = state_key(settings)
-    current = None if settings.ignore_state else state_file.load(settings.state_path, key)
+    current = None if settings.ignore_state else state_file.load(settings.state_path, key, rekey=True)
     if current is not None and saved.plan_id in current.applied_plans:
         raise PlanError(f"{saved.path}: this plan was already applied; plan again for any further change")
     try:
@@ -270,7 +272,9 @@ def adoptable(result: PlanResult) -> dict[str, DesiredSecret]:
     for change in result.plan.changes:
         remote = change.remote
         want = wanted.get(change.secret_name)
-        if remote is None or want is None or want.value is None or remote.secret_id in entries:
+        known = entries.get(remote.secret_id) if remote is not None else None
+        # An entry whose fingerprint was written under a key that is gone can be adopted again.
+        if remote is None or want is None or want.value is None or (known is not None and known.fingerprint):
             continue
         if display_consistent(want.value, remote.display) is None:
             refused.append(f"{want.secret_name!r}: the server shows no display to check the value against")
@@ -444,7 +448,6 @@ def _record(
         value=value,
         protect=want.protect,
         unverified=unverified,
-        managed=desired_essence(want),
         sent=sent,
     )
     if entry is not None:

@@ -142,13 +142,11 @@ class StateEntry:
 
     secret_id: str
     secret_name: str
-    # HMAC-SHA256 of the value we last wrote (or adopted), under the state key.
+    # HMAC-SHA256 of the value we last wrote (or adopted), under the state key; empty when the state
+    # was written under a key that is gone (the entry keeps its watermark).
     fingerprint: str = ""
-    # The watermark: `updated_at` and an HMAC of `display` as seen right after our own write.
+    # The watermark: `updated_at` as seen right after our own write.
     updated_at: str = ""
-    display_digest: str = ""
-    # HMAC of the other managed fields as written, to tell a by-hand field edit.
-    fields_digest: str = ""
     # Someone wrote the secret after us and nothing proved the value; stays set until re-sent.
     value_unverified: bool = False
     protect: bool = False

@@ -79,6 +79,8 @@ class StateView:
     pending: Mapping[str, PendingCreate] = field(default_factory=lambda: MappingProxyType({}))
     # Why there is no state at all ("no state file at PATH", "--ignore-state"); empty when there is one.
     absent: str = ""
+    # What a state read under another state key costs (its value fingerprints are gone); else empty.
+    rekeyed: str = ""
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,7 @@ def build_plan(
         drift=tuple(drift),
         warnings=tuple(warnings),
         stale=tuple(stale),
-        notice=_notice(state.absent),
+        notice=_notice(state.absent) or state.rekeyed,
         recovered=tuple(recovered),
     )
 
@@ -259,9 +261,10 @@ def _unbaselined(
     state: StateView,
     options: PlanOptions,
 ) -> list[DriftItem]:
-    """Findings about a matched secret the state has no entry for."""
-    if remote.secret_id in state.entries:
-        return []
+    """Findings about a matched secret the state has no entry for, or no value baseline."""
+    entry = state.entries.get(remote.secret_id)
+    if entry is not None:
+        return _value_unbaselined(want, remote, found, entry, options)
     others = sorted(known_ids.get(want.secret_name, set()) - {remote.secret_id})
     if others:
         return [
@@ -283,6 +286,30 @@ def _unbaselined(
             f"the account differs from the file ({', '.join(f.field for f in found)}); with no state "
             "for this secret it cannot tell who changed it",
             tuple(found),
+        )
+    ]
+
+
+def _value_unbaselined(
+    want: DesiredSecret,
+    remote: RemoteSecret,
+    found: list[FieldChange],
+    entry: StateEntry,
+    options: PlanOptions,
+) -> list[DriftItem]:
+    """A value the display shows differs, for an entry whose fingerprint could not be read: who changed
+    it cannot be told (its fields still have their watermark, reported as fields_changed)."""
+    rows = tuple(f for f in found if f.sensitive)
+    if entry.fingerprint or not options.for_drift or not rows:
+        return []
+    return [
+        DriftItem(
+            want.secret_name,
+            remote.secret_id,
+            Verdict.DIFFERS_NO_BASELINE,
+            "the value differs from the file's (its display shows it); the state's fingerprint of it was "
+            "written under another state key, so it cannot tell who changed it",
+            rows,
         )
     ]
 
@@ -403,11 +430,13 @@ def _update(
         )
 
     if want.value is not None:
-        fingerprint = state.fingerprint(want.value) if state.fingerprint and entry else None
+        # An entry without a fingerprint (written under a key that is gone) has no value baseline.
+        valued = entry if entry is not None and entry.fingerprint else None
+        fingerprint = state.fingerprint(want.value) if state.fingerprint and valued else None
         verdict = value_verdict(
             value=want.value,
             remote=remote,
-            entry=entry,
+            entry=valued,
             desired_fingerprint=fingerprint,
             heal=options.heal,
             force=options.force_values,

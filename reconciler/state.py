@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -26,6 +27,9 @@ FORMAT_VERSION = 2
 _READABLE = (1, 2)
 STATE_KEY_ENV = "RECONCILER_STATE_KEY"
 _ENTRY_FIELDS = frozenset(StateEntry.__dataclass_fields__)
+# Keyed digests earlier versions wrote into each entry and never read: skipped on load.
+_LEGACY_ENTRY_FIELDS = frozenset({"display_digest", "fields_digest"})
+_ACCOUNT_FIELDS = frozenset({"api_url", "user", "api_key"})
 _PENDING_FIELDS = frozenset(PendingCreate.__dataclass_fields__) - {"secret_name"}
 
 
@@ -51,9 +55,9 @@ class StateKey:
 def state_key(environ: Mapping[str, str], api_key: str) -> StateKey:
     """RECONCILER_STATE_KEY when set; otherwise a key derived from the API key.
 
-    The derived key needs no extra secret in CI, but rotating the API key changes it, and the next
-    run then reports the state as written under another key (plan with --ignore-state once, apply,
-    and the state is rewritten under the new key).
+    The derived key needs no extra secret in CI, and a leaked state file alone cannot be used to
+    guess values. Rotating the API key changes it: the state is then kept for the same account (told
+    by its user_id, see `check_account`), but its value fingerprints cannot be read any more.
     """
     explicit = environ.get(STATE_KEY_ENV, "")
     if explicit:
@@ -69,15 +73,29 @@ def fields_digest(key: StateKey, fields: Mapping[str, FieldValue]) -> str:
 @dataclass(frozen=True)
 class Account:
     """Which account a state belongs to: the canonical API URL, and keyed digests of the account's
-    user_id (empty while no secret has shown it) and of the API key that last wrote the state."""
+    user_id (empty while no secret has shown it) and of the API key that last wrote the state.
+
+    `user_tag` ("salt:digest") tells the account by its user_id without the state key, so a state
+    written under a key that is gone (a rotated API key) can still be matched to its account.
+    """
 
     api_url: str
     user: str
     api_key: str
+    user_tag: str = ""
 
 
 def user_digest(key: StateKey, user_id: str) -> str:
     return key.digest("user_id:" + user_id)
+
+
+def _user_tag(salt: str, user_id: str) -> str:
+    return salt + ":" + hmac.new(salt.encode(), b"user_id:" + user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _tag_matches(tag: str, user_id: str) -> bool:
+    salt, _, _digest = tag.partition(":")
+    return bool(salt) and hmac.compare_digest(_user_tag(salt, user_id), tag)
 
 
 def bind(
@@ -85,10 +103,14 @@ def bind(
 ) -> Account:
     """The binding to record for this run; an account that shows no user_id keeps the one known."""
     users = sorted({u for u in user_ids if u})
-    user = user_digest(key, users[0]) if users else ""
-    if not user and previous is not None and previous.api_url == canonical(api_url):
-        user = previous.user
-    return Account(canonical(api_url), user, key.digest("api_key:" + api_key))
+    same_url = previous is not None and previous.api_url == canonical(api_url)
+    known = previous if same_url else None
+    if users:
+        salt = known.user_tag.partition(":")[0] if known is not None and known.user_tag else ""
+        user, tag = user_digest(key, users[0]), _user_tag(salt or secrets.token_hex(16), users[0])
+    else:
+        user, tag = (known.user, known.user_tag) if known is not None else ("", "")
+    return Account(canonical(api_url), user, key.digest("api_key:" + api_key), tag)
 
 
 def check_account(state: State, api_url: str, api_key: str, remote: Iterable[RemoteSecret]) -> None:
@@ -100,6 +122,8 @@ def check_account(state: State, api_url: str, api_key: str, remote: Iterable[Rem
     """
     bound = state.account
     if bound is None:
+        if state.rekeyed:
+            raise StateError(state.rekeyed)
         return
     configured = canonical(api_url)
     if bound.api_url != configured:
@@ -109,6 +133,9 @@ def check_account(state: State, api_url: str, api_key: str, remote: Iterable[Rem
             "the state's endpoint"
         )
     users = {s.user_id for s in remote if s.user_id}
+    if state.rekeyed:
+        _check_rekeyed(state, bound, users)
+        return
     if bound.user and users:
         if any(hmac.compare_digest(user_digest(state.key, u), bound.user) for u in users):
             return
@@ -123,6 +150,20 @@ def check_account(state: State, api_url: str, api_key: str, remote: Iterable[Rem
         "that tells whether it is the same account; use this account's own state (--state PATH), or "
         "pass --ignore-state if the key was rotated on an emptied account"
     )
+
+
+def _check_rekeyed(state: State, bound: Account, users: set[str]) -> None:
+    """A state written under a key that is gone is kept only for the account it was written for."""
+    if not bound.user_tag or not users:
+        # Without the account's user_id (an empty account, or a state from before the tag) the
+        # account cannot be told, and a wrong match would report every secret deleted by hand.
+        raise StateError(state.rekeyed)
+    if not any(_tag_matches(bound.user_tag, u) for u in users):
+        raise StateError(
+            f"{state.path}: the state belongs to another io.net account than the one this API key "
+            "opens (and was written under another state key); use that account's key, or this "
+            "account's own state (--state PATH)"
+        )
 
 
 @dataclass(frozen=True)
@@ -144,6 +185,9 @@ class State:
     pending: Mapping[str, PendingCreate] = field(default_factory=lambda: MappingProxyType({}))
     # True when there was no state file to read.
     missing: bool = False
+    # Why the value fingerprints were dropped on load (written under another state key); the rest is
+    # kept once `check_account` has matched the account. Empty when the key is the one in use.
+    rekeyed: str = ""
 
     @property
     def protected_ids(self) -> frozenset[str]:
@@ -151,8 +195,13 @@ class State:
         return self.protected | {sid for sid, entry in self.entries.items() if entry.protect}
 
 
-def load(path: Path, key: StateKey) -> State:
-    """Read the state file; a missing file is an empty state, anything unreadable is an error."""
+def load(path: Path, key: StateKey, *, rekey: bool = False) -> State:
+    """Read the state file; a missing file is an empty state, anything unreadable is an error.
+
+    A state written under another key is an error, unless `rekey`: it is then read without its value
+    fingerprints (they cannot be checked under this key) for the caller to match its account with
+    `check_account` before anything uses it. Everything else in it does not depend on the key.
+    """
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -163,13 +212,16 @@ def load(path: Path, key: StateKey) -> State:
         ) from exc
     try:
         data = json.loads(raw)
-        _check_header(path, data, key)
+        rekeyed = _check_header(path, data, key, rekey=rekey)
         entries = {}
         for secret_id, item in data["secrets"].items():
-            unknown = set(item) - _ENTRY_FIELDS
+            unknown = set(item) - _ENTRY_FIELDS - _LEGACY_ENTRY_FIELDS
             if unknown or not isinstance(item.get("secret_name"), str):
                 raise ValueError(f"entry {secret_id} is malformed")
-            entries[secret_id] = StateEntry(**{**item, "secret_id": secret_id})
+            fields = {k: v for k, v in item.items() if k not in _LEGACY_ENTRY_FIELDS}
+            if rekeyed:
+                fields["fingerprint"] = ""
+            entries[secret_id] = StateEntry(**{**fields, "secret_id": secret_id})
         return State(
             path,
             key,
@@ -179,6 +231,7 @@ def load(path: Path, key: StateKey) -> State:
             protected=frozenset(str(x) for x in data.get("protected", [])),
             account=_account(data.get("account")),
             pending=MappingProxyType(_pending(data.get("pending") or {})),
+            rekeyed=rekeyed,
         )
     except StateError:
         raise
@@ -189,8 +242,9 @@ def load(path: Path, key: StateKey) -> State:
         ) from exc
 
 
-def _check_header(path: Path, data: object, key: StateKey) -> None:
-    """A state file this reconciler reads, written under `key`."""
+def _check_header(path: Path, data: object, key: StateKey, *, rekey: bool) -> str:
+    """A state file this reconciler reads, written under `key`; or, with `rekey`, under another key,
+    said in the returned text (empty when the key is the one in use)."""
     if not isinstance(data, dict) or data.get("format_version") not in _READABLE:
         version = data.get("format_version") if isinstance(data, dict) else None
         if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
@@ -199,13 +253,17 @@ def _check_header(path: Path, data: object, key: StateKey) -> None:
                 f"reads up to {FORMAT_VERSION}. Upgrade reconciler"
             )
         raise ValueError("not a state file")
-    if data.get("key_id") != key.key_id:
-        written = str(data.get("key_id"))[:32]
-        raise StateError(
-            f"{path}: the state was written under another state key (key id {written!r}, "
-            f"now {key.key_id}, {key.source}); set the {STATE_KEY_ENV} used before, or pass "
-            "--ignore-state to plan from the remote display alone"
-        )
+    if data.get("key_id") == key.key_id:
+        return ""
+    written = str(data.get("key_id"))[:32]
+    refused = (
+        f"{path}: the state was written under another state key (key id {written!r}, "
+        f"now {key.key_id}, {key.source}); set the {STATE_KEY_ENV} used before, or pass "
+        "--ignore-state to plan from the remote display alone"
+    )
+    if not rekey:
+        raise StateError(refused)
+    return refused
 
 
 def _pending(raw: Mapping[str, dict[str, Any]]) -> dict[str, PendingCreate]:
@@ -222,11 +280,11 @@ def _pending(raw: Mapping[str, dict[str, Any]]) -> dict[str, PendingCreate]:
 def _account(raw: object) -> Account | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict) or set(raw) != {"api_url", "user", "api_key"}:
+    if not isinstance(raw, dict) or set(raw) - {"user_tag"} != _ACCOUNT_FIELDS:
         raise ValueError("the account binding is malformed")
     if not all(isinstance(v, str) for v in raw.values()):
         raise ValueError("the account binding is malformed")
-    return Account(raw["api_url"], raw["user"], raw["api_key"])
+    return Account(raw["api_url"], raw["user"], raw["api_key"], raw.get("user_tag", ""))
 
 
 def load_guards(path: Path) -> tuple[frozenset[str], frozenset[str]]:
@@ -295,22 +353,24 @@ def entry_after_write(
     value: SecretValue | None,
     protect: bool,
     unverified: bool,
-    managed: Mapping[str, FieldValue],
     sent: bool = False,
 ) -> StateEntry | None:
     """The entry that records a verified write. Without a value sent or known, there is no baseline.
 
     `sent`: this write sent `value`. The value's write time moves only when a new value is sent:
     re-sending the same value (a restore, --force-values) does not make it younger, and neither does
-    a write of other fields or an adoption.
+    a write of other fields or an adoption. After a key change the previous fingerprint is unknown,
+    so whether a sent value is new cannot be told: its write time is kept, which may report it stale
+    too early but never hides an old value.
     """
     written_at = previous.value_written_at if previous is not None else ""
     if value is not None:
         fingerprint = key.fingerprint(value)
         unverified = False
-        if previous is None or previous.fingerprint != fingerprint:
+        if previous is None or (previous.fingerprint and previous.fingerprint != fingerprint):
             written_at = after.updated_at if sent else ""
-    elif previous is not None and previous.fingerprint:
+    elif previous is not None and (previous.fingerprint or previous.updated_at):
+        # Written under a key that is gone, the entry keeps its watermark without a fingerprint.
         fingerprint = previous.fingerprint
     else:
         return None
@@ -319,11 +379,23 @@ def entry_after_write(
         secret_name=after.secret_name,
         fingerprint=fingerprint,
         updated_at=after.updated_at,
-        display_digest=key.digest("display:" + (after.display or "")),
-        fields_digest=fields_digest(key, managed),
         value_unverified=unverified,
         protect=protect,
         value_written_at=written_at,
+    )
+
+
+def rekey_notice(state: State) -> str:
+    """What a state read under another key (and matched to its account) costs, for every output."""
+    if not state.rekeyed:
+        return ""
+    return (
+        f"{state.path} was written under another state key (the API key was rotated, or "
+        f"{STATE_KEY_ENV} changed). It belongs to this account, so it is kept, but its value "
+        "fingerprints cannot be read: each value is compared by its display until it is next written, "
+        "and a value rewritten by hand with the same first and last characters cannot be seen. "
+        f"`apply --adopt` records them again where the display agrees; set {STATE_KEY_ENV} to keep them "
+        "across API key rotations"
     )
 
 
@@ -389,7 +461,10 @@ class Journal:
     def saw_user(self, user_id: str) -> None:
         """A secret written in this run shows the account's user_id: the binding learns it."""
         if user_id and self._account is not None and not self._account.user:
-            self.bind(replace(self._account, user=user_digest(self.key, user_id)))
+            salt = secrets.token_hex(16)
+            self.bind(
+                replace(self._account, user=user_digest(self.key, user_id), user_tag=_user_tag(salt, user_id))
+            )
 
     @property
     def pending(self) -> Mapping[str, PendingCreate]:

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from reconciler import state as state_file
 from reconciler.apply import Recorder, execute
 from reconciler.client import Client, ClientConfig
-from reconciler.diff import desired_essence
 from reconciler.emulator.app import create_app
 from reconciler.emulator.config import EmulatorConfig
 from reconciler.errors import ApiError
@@ -84,7 +83,6 @@ def recorder(journal: state_file.Journal, wanted: dict[str, DesiredSecret]) -> R
             value=sent if isinstance(sent, SecretValue) else None,
             protect=desired.protect,
             unverified=False,
-            managed=desired_essence(desired),
         )
         if entry is not None:
             journal.put(entry)

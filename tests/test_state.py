@@ -40,9 +40,7 @@ def saved(tmp_path: Path, k: state.StateKey | None = None) -> Path:
     k = k or key()
     journal = state.Journal(state.State(tmp_path / "state.json", k))
     remote = RemoteSecret("id-1", "gh", tool_name="t", display=DISPLAY, updated_at="2026-01-01T00:00:00Z")
-    entry = state.entry_after_write(
-        k, None, remote, value=SecretValue(VALUE), protect=True, unverified=False, managed={"tool_name": "t"}
-    )
+    entry = state.entry_after_write(k, None, remote, value=SecretValue(VALUE), protect=True, unverified=False)
     assert entry is not None
     journal.put(entry)
     journal.flush()
@@ -87,17 +85,14 @@ def test_missing_state_is_empty(tmp_path: Path) -> None:
 
 def test_no_baseline_is_recorded_without_a_known_value() -> None:
     remote = RemoteSecret("id-1", "gh", updated_at="t")
-    assert (
-        state.entry_after_write(key(), None, remote, value=None, protect=False, unverified=False, managed={})
-        is None
-    )
+    assert state.entry_after_write(key(), None, remote, value=None, protect=False, unverified=False) is None
 
 
 def test_a_field_write_keeps_the_value_unverified() -> None:
     k = key()
     before = StateEntry("id-1", "gh", fingerprint="fp", updated_at="t0", value_unverified=True)
     remote = RemoteSecret("id-1", "gh", updated_at="t1")
-    after = state.entry_after_write(k, before, remote, value=None, protect=False, unverified=True, managed={})
+    after = state.entry_after_write(k, before, remote, value=None, protect=False, unverified=True)
     assert (
         after is not None
         and after.value_unverified
@@ -105,7 +100,7 @@ def test_a_field_write_keeps_the_value_unverified() -> None:
         and after.updated_at == "t1"
     )
     resent = state.entry_after_write(
-        k, before, remote, value=SecretValue(VALUE), protect=False, unverified=True, managed={}
+        k, before, remote, value=SecretValue(VALUE), protect=False, unverified=True
     )
     assert resent is not None and not resent.value_unverified
 
@@ -132,9 +127,14 @@ URL = "https://api.intelligence.io.solutions"
 
 
 def bound(
-    tmp_path: Path, *, user: str = "user-1", api_key: str = "key-1", entries: bool = True
+    tmp_path: Path,
+    *,
+    user: str = "user-1",
+    api_key: str = "key-1",
+    entries: bool = True,
+    k: state.StateKey | None = None,
 ) -> state.State:
-    k = key()
+    k = k or key()
     journal = state.Journal(state.State(tmp_path / "state.json", k))
     journal.bind(state.bind(k, URL + "/api/", api_key, [user] if user else []))
     if entries:
@@ -248,7 +248,7 @@ def test_the_value_write_time_moves_only_when_a_new_value_is_sent() -> None:
     k = key()
     first = RemoteSecret("id-1", "gh", updated_at="t1")
     created = state.entry_after_write(
-        k, None, first, value=SecretValue(VALUE), protect=False, unverified=False, managed={}, sent=True
+        k, None, first, value=SecretValue(VALUE), protect=False, unverified=False, sent=True
     )
     assert created is not None and created.value_written_at == "t1"
     later = RemoteSecret("id-1", "gh", updated_at="t2")
@@ -260,7 +260,6 @@ def test_the_value_write_time_moves_only_when_a_new_value_is_sent() -> None:
             value=value,
             protect=False,
             unverified=False,
-            managed={},
             sent=value is not None,
         )
         assert kept is not None and kept.value_written_at == "t1" and kept.updated_at == "t2"
@@ -271,11 +270,54 @@ def test_the_value_write_time_moves_only_when_a_new_value_is_sent() -> None:
         value=SecretValue(VALUE + "x"),
         protect=False,
         unverified=False,
-        managed={},
         sent=True,
     )
     assert rotated is not None and rotated.value_written_at == "t2"
     adopted = state.entry_after_write(
-        k, None, later, value=SecretValue(VALUE), protect=False, unverified=False, managed={}
+        k, None, later, value=SecretValue(VALUE), protect=False, unverified=False
     )
     assert adopted is not None and adopted.value_written_at == ""
+
+
+def test_a_state_under_another_key_is_read_without_its_fingerprints_and_kept_for_its_account(
+    tmp_path: Path,
+) -> None:
+    old, new = state.state_key({}, api_key="key-1"), state.state_key({}, api_key="key-2")
+    written = bound(tmp_path, k=old)
+    with pytest.raises(StateError, match="another state key"):
+        state.load(written.path, new)  # only callers that check the account may read it
+    loaded = state.load(written.path, new, rekey=True)
+    assert "another state key" in loaded.rekeyed and str(written.path) in state.rekey_notice(loaded)
+    entry = loaded.entries["id-1"]
+    assert entry.fingerprint == "" and entry.updated_at == "t"
+    state.check_account(loaded, URL, "key-2", [RemoteSecret("id-1", "gh", user_id="user-1")])
+    with pytest.raises(StateError, match=r"another io\.net account"):
+        state.check_account(loaded, URL, "key-2", [RemoteSecret("id-9", "x", user_id="user-2")])
+    with pytest.raises(StateError, match="another state key"):
+        state.check_account(loaded, URL, "key-2", [])  # an empty account cannot tell whose it is
+
+
+def test_a_state_without_the_user_tag_under_another_key_is_refused(tmp_path: Path) -> None:
+    old = state.state_key({}, api_key="key-1")
+    path = bound(tmp_path, k=old).path
+    data = json.loads(path.read_text())
+    del data["account"]["user_tag"]  # written before the tag: the account cannot be told
+    path.write_text(json.dumps(data))
+    loaded = state.load(path, state.state_key({}, api_key="key-2"), rekey=True)
+    with pytest.raises(StateError, match="another state key"):
+        state.check_account(loaded, URL, "key-2", [RemoteSecret("id-1", "gh", user_id="user-1")])
+    assert state.load(path, old).account is not None  # and the old key still reads it
+
+
+def test_an_entry_without_a_fingerprint_keeps_its_watermark_and_its_value_age() -> None:
+    k = key()
+    before = StateEntry("id-1", "gh", fingerprint="", updated_at="t1", value_written_at="t0")
+    after = RemoteSecret("id-1", "gh", updated_at="t2")
+    field_write = state.entry_after_write(k, before, after, value=None, protect=False, unverified=False)
+    assert field_write is not None and field_write.fingerprint == "" and field_write.updated_at == "t2"
+    # Whether a value sent now is new cannot be told: its age is kept, never made younger.
+    sent = state.entry_after_write(
+        k, before, after, value=SecretValue(VALUE), protect=False, unverified=False, sent=True
+    )
+    assert sent is not None and sent.fingerprint == k.fingerprint(SecretValue(VALUE))
+    assert sent.value_written_at == "t0"

@@ -153,6 +153,77 @@ def test_a_state_of_another_account_or_endpoint_is_refused(emu: RunningEmulator,
     )
 
 
+def test_a_state_under_another_key_is_kept_for_its_account_without_its_fingerprints(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """The state key derived from the API key changes when the key is rotated; a new
+    RECONCILER_STATE_KEY does the same. The account is the same, so the state is kept: fields keep
+    their watermark, deletes by hand are still seen, and only the values lose their baseline."""
+    write(tmp_path / "secrets.yaml", BASE)
+    applied(emu, tmp_path)
+    secrets = by_name(emu)
+    patch(emu, str(secrets["github-token"]["secret_id"]), {"tool_arg": "token"})
+    patch(emu, str(secrets["linear-key"]["secret_id"]), {"secret_value": ROTATED})
+    new_key = {"RECONCILER_STATE_KEY": "the-key-after-rotation"}
+
+    drift = reconciler("drift", "secrets.yaml", "--format", "json", url=emu.url, cwd=tmp_path, env=new_key)
+    assert drift.returncode == 2, drift.stderr
+    found = json.loads(drift.stdout)
+    assert "was written under another state key" in found["notice"]
+    assert sorted((i["secret_name"], i["verdict"]) for i in found["drift"]) == [
+        ("github-token", "fields_changed"),
+        ("linear-key", "differs_no_baseline"),
+    ]
+    text = reconciler("drift", "secrets.yaml", url=emu.url, cwd=tmp_path, env=new_key)
+    assert text.returncode == 2 and text.stdout.startswith("Note: ")
+    assert ROTATED not in text.stdout + drift.stdout and ROTATED_DISPLAY not in text.stdout + drift.stdout
+
+    # apply restores the file and writes the state under the new key: full baselines again.
+    restored = reconciler("apply", "secrets.yaml", "--auto-approve", url=emu.url, cwd=tmp_path, env=new_key)
+    assert restored.returncode == 0, restored.stderr
+    assert json.loads((tmp_path / STATE).read_text())["key_source"] == "RECONCILER_STATE_KEY"
+    again = reconciler("drift", "secrets.yaml", "--format", "json", url=emu.url, cwd=tmp_path, env=new_key)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(again.stdout)["notice"] is None
+    # Written under the new key now, the state is the old key's "another key" in turn.
+    old = reconciler("drift", "secrets.yaml", "--format", "json", url=emu.url, cwd=tmp_path)
+    assert old.returncode == 0 and "another state key" in json.loads(old.stdout)["notice"]
+
+
+def test_adopt_records_the_fingerprints_again_under_the_new_key(emu: RunningEmulator, tmp_path: Path) -> None:
+    write(tmp_path / "secrets.yaml", BASE)
+    applied(emu, tmp_path)
+    new_key = {"RECONCILER_STATE_KEY": "the-key-after-rotation"}
+    adopt = reconciler("apply", "secrets.yaml", "--adopt", url=emu.url, cwd=tmp_path, env=new_key)
+    assert adopt.returncode == 0, adopt.stdout + adopt.stderr
+    saved = json.loads((tmp_path / STATE).read_text())
+    assert saved["key_source"] == "RECONCILER_STATE_KEY"
+    assert all(entry["fingerprint"] for entry in saved["secrets"].values())
+    assert [r["method"] for r in emu.requests() if r["method"] != "GET"] == ["POST", "POST"]
+
+
+def test_a_state_under_another_key_is_refused_where_the_account_cannot_be_told(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """An empty account shows no user_id; another account shows its own: neither may take the state."""
+    write(tmp_path / "secrets.yaml", BASE)
+    applied(emu, tmp_path)
+    saved = (tmp_path / STATE).read_text()
+    empty = reconciler("drift", "secrets.yaml", url=emu.url, cwd=tmp_path, key="an-empty-account")
+    assert empty.returncode == 1 and "another state key" in empty.stderr
+    httpx.post(
+        f"{emu.url}/api/v1/secrets/",
+        json={"secret_name": "theirs", "secret_value": "their-value-0000000000"},
+        headers={"Authorization": "Bearer other-account-key"},
+        timeout=10,
+    ).raise_for_status()
+    other = reconciler(
+        "apply", "secrets.yaml", "--auto-approve", url=emu.url, cwd=tmp_path, key="other-account-key"
+    )
+    assert other.returncode == 1 and "the state belongs to another io.net account" in other.stderr
+    assert (tmp_path / STATE).read_text() == saved
+
+
 def test_a_value_older_than_its_max_age_is_stale_in_drift_and_a_note_in_plan(tmp_path: Path) -> None:
     two_days_ago = str(-2 * 86400)
     with start_emulator("--clock-offset", two_days_ago, db_path=tmp_path / "old.db") as old:
