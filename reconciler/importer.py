@@ -9,6 +9,7 @@ from fnmatch import fnmatchcase
 
 from reconciler.desired.schema import MAX_NAME_CHARS
 from reconciler.models import RemoteSecret
+from reconciler.text import shown, unique
 from reconciler.values import suggested_env_name
 
 _SHOWN_CHARS = 60
@@ -43,7 +44,10 @@ def select(
             continue
         unwritable = _unwritable(name)
         if unwritable:
-            skipped.append(f"{_shown(name)} ({secret.secret_id}): {unwritable}; manage it by hand, if at all")
+            skipped.append(
+                f"{shown(name, _SHOWN_CHARS)} ({secret.secret_id}): {unwritable}; "
+                "manage it by hand, if at all"
+            )
             continue
         if name in managed:
             skipped.append(f"{name}: already in the file")
@@ -54,7 +58,8 @@ def select(
                 "add the one to manage by hand with secret_id"
             )
             continue
-        variable = _unique(suggested_env_name(name), used)
+        variable = unique(suggested_env_name(name), used, "_")
+        used.add(variable)
         entry: dict[str, object] = {"secret_name": name, "secret_value": "${" + variable + "}"}
         if secret.tool_name is not None:
             entry["tool_name"] = secret.tool_name
@@ -64,14 +69,6 @@ def select(
         entries.append(entry)
         variables.append((variable, name))
     return Imported(tuple(entries), tuple(variables), tuple(skipped))
-
-
-def _unique(variable: str, used: set[str]) -> str:
-    candidate, n = variable, 2
-    while candidate in used:
-        candidate, n = f"{variable}_{n}", n + 1
-    used.add(candidate)
-    return candidate
 
 
 def _unwritable(name: str) -> str | None:
@@ -89,9 +86,3 @@ def _unwritable(name: str) -> str | None:
         odd = next(ch for ch in name if not ch.isprintable())
         return f"the name holds an invisible or control character (U+{ord(odd):04X})"
     return None
-
-
-def _shown(name: str) -> str:
-    """A remote name as it may be printed on one line: escaped when needed, cut when long."""
-    text = name if name.isprintable() else ascii(name)[1:-1]
-    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"

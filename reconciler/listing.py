@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 from reconciler.answers import Answer
 from reconciler.errors import IncompleteListingError, ServerError
 from reconciler.models import ListingNote, RemoteSecret
+from reconciler.text import plural
 
 log = logging.getLogger("reconciler.listing")
 
@@ -59,7 +60,7 @@ class Listing:
         return ListingNote(self.dialect, self.proof, len(self.secrets), self.requests, self.assumed)
 
     def describe(self) -> str:
-        read = f"{_plural(len(self.secrets), 'secret')} in {_plural(self.requests, 'request')}"
+        read = f"{plural(len(self.secrets), 'secret')} in {plural(self.requests, 'request')}"
         return f"{read} ({self.dialect}): {self.proof}"
 
 
@@ -76,8 +77,8 @@ class Unprovable(Exception):
     def seen_text(self) -> str:
         return (
             f"the listing is not proven to hold every secret: {self.reason}. "
-            f"Seen: {_plural(len(self.seen), 'secret')} "
-            f"in {_plural(self.requests, 'request')} ({self.dialect})"
+            f"Seen: {plural(len(self.seen), 'secret')} "
+            f"in {plural(self.requests, 'request')} ({self.dialect})"
         )
 
     def error(self) -> IncompleteListingError:
@@ -354,7 +355,7 @@ class Reader:
         if token is None:
             self._counted(self.first.total)
             what = "cursor" if self.first.chain == "cursor" else "link"
-            through = _plural(self.asked, "answer")
+            through = plural(self.asked, "answer")
             return self._done(f"followed the server's {what}s through {through} to one that names no next")
         if token in self.tokens:
             raise self._unprovable("the server's next cursor repeats an earlier one: its listing never ends")
@@ -441,10 +442,6 @@ def _origin(url: str) -> tuple[str, str, int | None]:
         return scheme, "", -1
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 Fetch = Callable[[Query], Awaitable[Answer]]
 ReadById = Callable[[str], Awaitable[RemoteSecret | None]]
 
@@ -473,7 +470,7 @@ async def read_account(
         found, read = await _existing(read_by_id, missing, batch, stop_at_first=not assume_complete)
         if found:
             exist = "exists but was" if len(found) == 1 else "exist but were"
-            reason = f"{_plural(len(found), 'secret')} that the state knows {exist} not listed"
+            reason = f"{plural(len(found), 'secret')} that the state knows {exist} not listed"
             raise Unprovable(
                 f"{reason} (for example {found[0].secret_id})",
                 listing.secrets + tuple(found),

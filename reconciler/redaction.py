@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+from reconciler.text import shown
+
 # A server text that repeats this many consecutive characters of a secret is withheld whole: servers
 # echo what they were sent quoted, escaped or cut short, and no replacement can catch every such form.
 ECHO_WINDOW = 8
@@ -91,10 +93,12 @@ class Redactor:
 
     def line(self, text: str, limit: int, sent: tuple[str, ...] = ()) -> str:
         """`text` as one printable line of at most `limit` characters, or WITHHELD."""
-        # Checked before shortening: a cut could split an echoed secret and hide it from the check.
-        if self.echoes(text, sent, limit):
+        # Checked before shortening: a cut could split an echoed secret and hide it from the check;
+        # and after escaping, which can spell out a secret that holds an escape sequence.
+        line = shown(text, limit)
+        if self.echoes(text, sent, limit) or self.echoes(line, sent):
             return WITHHELD
-        return printable(text[:limit]) + ("…" if len(text) > limit else "")
+        return line
 
     def detail(self, body: Any, sent: tuple[str, ...] = ()) -> str:
         """The explanation in an error body ({"detail": str} or FastAPI's list), safe to print."""
@@ -110,14 +114,10 @@ class Redactor:
             loc = err.get("loc")
             field = ".".join(str(p) for p in loc[1:]) if isinstance(loc, list) and len(loc) > 1 else ""
             msg = str(err.get("msg", ""))
-            if self.echoes(field, sent, 100):
+            field = self.line(field, 100, sent)
+            if field == WITHHELD:
                 field, msg = "", WITHHELD
             else:
-                field, msg = printable(field[:100]), self.line(msg, 200, sent)
+                msg = self.line(msg, 200, sent)
             parts.append(f"{field}: {msg}" if field else msg)
         return "; ".join(parts)
-
-
-def printable(text: str) -> str:
-    """One line: a server's control characters and line breaks must not forge output lines."""
-    return "".join(ch if ch.isprintable() else " " for ch in text)

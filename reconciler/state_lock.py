@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import StateError
+from reconciler.text import shown
 
 _TEMP_PREFIX = ".state-"
 
@@ -74,7 +75,7 @@ def _acquire(lock_path: Path, break_lock: bool) -> int:
                     os.unlink(lock_path)
                 break_lock = False
                 continue
-            pid, host, started = (_shown(holder.get(k)) for k in ("pid", "host", "started"))
+            pid, host, started = (shown(str(holder.get(k)), 64) for k in ("pid", "host", "started"))
             raise StateError(
                 f"{lock_path}: another apply holds the state lock (pid {pid} on {host}, since {started}); "
                 "wait for it to finish (--break-lock takes the lock anyway: only when that run is known "
@@ -103,11 +104,6 @@ def _remove_leftovers(state_path: Path) -> None:
     for leftover in state_path.parent.glob(f"{glob.escape(temp_prefix(state_path))}*.tmp"):
         with contextlib.suppress(OSError):
             leftover.unlink()
-
-
-def _shown(value: object) -> str:
-    """A field of someone else's lock file, safe to put in a one-line message."""
-    return "".join(ch if ch.isprintable() else "?" for ch in str(value)[:64])
 
 
 def _read_lock(path: Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from reconciler.errors import ReconcilerError
 from reconciler.fsutil import NotRegularFile, read_regular
 from reconciler.models import SecretValue
+from reconciler.text import shown
 
 # The API's limits on a secret value, in characters.
 MIN_VALUE_CHARS = 4
@@ -135,16 +136,16 @@ def describe(ref: object) -> str:
     if isinstance(reference, FromEnv):
         return f"from_env: {reference.name}"
     if isinstance(reference, FromFile):
-        return f"from_file: {_printable(reference.path)}"
+        return f"from_file: {shown(reference.path)}"
     if reference.is_literal:
         return "(literal)"
-    shown: list[str] = []
+    described: list[str] = []
     for part in reference.parts:
         if isinstance(part, EnvVar):
-            shown.append(f"${{{part.name}}}")
-        elif not shown or shown[-1] != _ELIDED:
-            shown.append(_ELIDED)
-    return "".join(shown)
+            described.append(f"${{{part.name}}}")
+        elif not described or described[-1] != _ELIDED:
+            described.append(_ELIDED)
+    return "".join(described)
 
 
 def suggested_env_name(secret_name: str) -> str:
@@ -234,7 +235,7 @@ def _resolve_template(template: Template, environ: Mapping[str, str]) -> str:
 def _read_file(path_text: str, base_dir: Path) -> str:
     path = Path(path_text).expanduser()
     full = path if path.is_absolute() else base_dir / path
-    written, where = _printable(path_text), _printable(str(full))
+    written, where = shown(path_text), shown(str(full))
     try:
         # Capped, and never a FIFO or a device: `/dev/stdin` or a pipe would wait forever.
         data = read_regular(full, _MAX_FILE_BYTES)
@@ -279,7 +280,7 @@ def _check_length(reference: Reference, length: int) -> None:
     if isinstance(reference, FromEnv):
         source = f" (from environment variable {reference.name})"
     elif isinstance(reference, FromFile):
-        source = f" (from file {_printable(reference.path)})"
+        source = f" (from file {shown(reference.path)})"
     elif reference.variables:
         source = f" (from {', '.join(dict.fromkeys(reference.variables))})"
     if length == 0:
@@ -291,11 +292,6 @@ def _check_length(reference: Reference, length: int) -> None:
         f"resolves to a value {length} character{'s' if length != 1 else ''} long{source}; "
         f"the API accepts {MIN_VALUE_CHARS} to {MAX_VALUE_CHARS} characters"
     )
-
-
-def _printable(text: str) -> str:
-    """Text as written when it prints on one line, else quoted with escapes."""
-    return text if text.isprintable() else repr(text)
 
 
 def _kind(value: object) -> str:

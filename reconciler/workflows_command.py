@@ -9,6 +9,7 @@ import click
 
 from reconciler import console
 from reconciler.options import output_options
+from reconciler.text import plural
 
 if TYPE_CHECKING:
     from reconciler.workflows import Extraction
@@ -45,8 +46,8 @@ def check(file: Path, unused_as_errors: bool) -> None:
         click.echo(line)
     errors, warnings = len(report.errors), len(report.warnings)
     console.note(
-        f"{file}: {_count(len(report.files), 'workflow file')}, {_count(report.tool_uses, 'tool use')}: "
-        f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
+        f"{file}: {plural(len(report.files), 'workflow file')}, {plural(report.tool_uses, 'tool use')}: "
+        f"{plural(errors, 'error')}, {plural(warnings, 'warning')}"
     )
     if errors:
         raise click.exceptions.Exit(int(ExitCode.ERROR))
@@ -76,7 +77,7 @@ def extract(workflow_files: tuple[Path, ...], into: Path, dry_run: bool) -> None
     for note in plan.notes:
         console.note(str(note))
     if not plan.workflows:
-        console.note(f"No inline credentials in {_count(plan.files_read, 'workflow file')}; nothing to do.")
+        console.note(f"No inline credentials in {plural(plan.files_read, 'workflow file')}; nothing to do.")
         return
     if dry_run:
         click.echo(plan.diff, nl=False)
@@ -85,7 +86,7 @@ def extract(workflow_files: tuple[Path, ...], into: Path, dry_run: bool) -> None
         for moved in plan.moved:
             click.echo(f"{moved.file}:{moved.line}:{moved.col}: {moved.message}")
         if plan.entries:
-            click.echo(f"{plan.desired_path}: added {_count(len(plan.entries), 'secret')}")
+            click.echo(f"{plan.desired_path}: added {plural(len(plan.entries), 'secret')}")
     _env_instructions(plan, err=dry_run)
     for leftover in plan.leftovers:
         click.echo(str(leftover), err=True)
@@ -120,7 +121,3 @@ def _env_instructions(plan: Extraction, *, err: bool) -> None:
         console.note("\n".join(lines))
     else:
         click.echo("\n".join(lines))
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"

@@ -411,6 +411,37 @@ def test_a_short_value_echoed_whole_is_withheld() -> None:
     run(go())
 
 
+def test_a_value_spelled_out_only_by_escaping_the_servers_text_is_withheld() -> None:
+    # The value holds the four characters of an escape sequence; the server echoes the character it
+    # stands for. Escaped to print on one line, the server's text would spell the value out.
+    value = r"ab\x1bcd"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(422, json={"detail": "refused: ab\x1bcd\nsee the docs"})
+
+    async def go() -> None:
+        async with hostile(handler) as client:
+            with pytest.raises(ValidationApiError) as info:
+                await client.update(SECRET_ID, {"secret_value": SecretValue(value)})
+        assert value not in str(info.value) and "withheld" in str(info.value)
+
+    run(go())
+
+
+def test_a_servers_line_breaks_and_control_characters_are_printed_escaped() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(422, json={"detail": "bad name\r\n\x1b[31mOK"})
+
+    async def go() -> None:
+        async with hostile(handler) as client:
+            with pytest.raises(ValidationApiError) as info:
+                await client.update(SECRET_ID, {"secret_name": "x"})
+        message = str(info.value)
+        assert message.isprintable() and r"'bad name\r\n\x1b[31mOK'" in message
+
+    run(go())
+
+
 class _Server(BaseHTTPRequestHandler):
     """A real HTTP server, so that httpx and httpcore log what they log over a socket."""
 

@@ -150,7 +150,3 @@ def kind_of(value: object) -> str:
 def short(value: object) -> str:
     shown = repr(value)
     return shown if len(shown) <= 40 else shown[:37] + "..."
-
-
-def shown(value: object) -> str:
-    return "(none)" if value is None else short(value)

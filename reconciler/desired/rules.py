@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler import values
-from reconciler.desired.located import Issues, Map, Seq, path_text, short, shown, value_position
+from reconciler.desired.located import Issues, Map, Seq, path_text, short, value_position
 from reconciler.desired.schema import UUID_PATTERN, is_name
 from reconciler.desired_policy import MAX_AGE_HINT, is_max_age, schema_accepts
 from reconciler.models import SecretValue
@@ -165,7 +165,8 @@ def _check_defaults(entries: list[tuple[int, Map]], issues: Issues) -> None:
                 col,
                 path_text(["secrets", index, "is_default_for_tool"]),
                 f"the entry at line {defaults[binding] + 1} is already the default for tool_name "
-                f"{shown(tool_name)} and tool_arg {shown(tool_arg)}; only one secret can be",
+                f"{quoted(tool_name)} and tool_arg {'(none)' if tool_arg is None else quoted(tool_arg)}; "
+                "only one secret can be",
             )
         else:
             defaults[binding] = entry.line

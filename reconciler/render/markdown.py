@@ -21,11 +21,11 @@ from reconciler.render.records import (
     field_text,
     outcome_text,
     plan_counts,
-    plural,
     value_text,
     visible,
     workflow_counts,
 )
+from reconciler.text import plural
 
 # Inline Markdown and HTML syntax, plus what GitHub turns into links, math or emoji
 # (@mentions, #refs, URLs, $math$, :shortcodes:). Line-start syntax (-, +, =) cannot occur mid-line.

@@ -19,6 +19,7 @@ from reconciler.models import (
     SecretValue,
     Status,
 )
+from reconciler.text import plural
 
 NO_CHANGES = "No changes. The account matches the desired state."
 
@@ -217,10 +218,6 @@ def project_apply(report: ApplyReport) -> ApplyView:
 
 
 # --- shared wording -----------------------------------------------------------------------------
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def visible(text: str) -> str:

@@ -16,10 +16,10 @@ from reconciler.render.records import (
     field_text,
     outcome_text,
     plan_counts,
-    plural,
     visible,
     workflow_counts,
 )
+from reconciler.text import plural
 
 _GREEN = "\x1b[32m"
 _YELLOW = "\x1b[33m"

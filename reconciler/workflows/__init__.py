@@ -5,8 +5,6 @@ from __future__ import annotations
 from reconciler.workflows.catalogue import CATALOGUE_FILE, Catalogue, binds, catalogue, family
 from reconciler.workflows.coverage import check
 from reconciler.workflows.extract import (
-    SENSITIVE,
-    EnvVar,
     Extraction,
     FileChange,
     apply_extraction,
@@ -17,9 +15,7 @@ from reconciler.workflows.scan import InlineCredential, ToolUse, WorkflowScan, s
 
 __all__ = [
     "CATALOGUE_FILE",
-    "SENSITIVE",
     "Catalogue",
-    "EnvVar",
     "Extraction",
     "FileChange",
     "Finding",

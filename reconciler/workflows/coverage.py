@@ -9,6 +9,7 @@ from pathlib import Path
 from reconciler import desired, values
 from reconciler.errors import DesiredFileError
 from reconciler.models import DesiredSecret, DesiredState, Location
+from reconciler.text import quoted, shown, unique
 from reconciler.workflows.catalogue import IO_FAMILY, Catalogue, binds, catalogue, family, short_tool, slug
 from reconciler.workflows.files import Walk, repository_root
 from reconciler.workflows.findings import (
@@ -18,8 +19,6 @@ from reconciler.workflows.findings import (
     WorkflowReport,
     flow_scalar,
     order,
-    quoted,
-    shown,
 )
 from reconciler.workflows.scan import How, InlineCredential, ToolUse, WorkflowScan, scan
 
@@ -323,15 +322,6 @@ def _suggestion(tool: str, arg: str, tools: Catalogue, state: DesiredState) -> s
         f"{{secret_name: {flow_scalar(name)}, secret_value: {flow_scalar('${' + env + '}')}, "
         f"tool_name: {flow_scalar(tool_name)}, tool_arg: {flow_scalar(arg)}, is_default_for_tool: true}}"
     )
-
-
-def unique(base: str, taken: set[str], joiner: str) -> str:
-    candidate = base
-    number = 2
-    while candidate in taken:
-        candidate = f"{base}{joiner}{number}"
-        number += 1
-    return candidate
 
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|^from_env: ([A-Za-z_][A-Za-z0-9_]*)$")

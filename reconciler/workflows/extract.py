@@ -12,14 +12,13 @@ from reconciler import desired, values
 from reconciler.desired.append import append_secrets
 from reconciler.errors import DesiredFileError, Problem
 from reconciler.fsutil import replace_text
-from reconciler.models import DesiredState, SecretValue
+from reconciler.models import SENSITIVE, DesiredState, SecretValue
+from reconciler.text import quoted, shown, unique
 from reconciler.workflows.catalogue import Catalogue, binds, catalogue, short_tool, slug
-from reconciler.workflows.coverage import AGENT_KEY_ENV, MAX_VALUE_CHARS, env_names, line_of, too_long, unique
-from reconciler.workflows.findings import Finding, Kind, Severity, quoted, shown
+from reconciler.workflows.coverage import AGENT_KEY_ENV, MAX_VALUE_CHARS, env_names, line_of, too_long
+from reconciler.workflows.findings import Finding, Kind, Severity
 from reconciler.workflows.scan import InlineCredential, WorkflowScan, scan
 from reconciler.yaml_edit import RemoveKeys, ReplaceScalar, ReplaceWithItem, YamlEdit, edit_yaml
-
-SENSITIVE = "(sensitive)"
 
 # A value shorter than this is not searched for in the rest of a file after extraction: it would
 # match ordinary text. (io.net refuses values under 4 characters anyway.)
@@ -41,7 +40,7 @@ class FileChange:
 
 
 @dataclass(frozen=True)
-class EnvVar:
+class VariableToSet:
     """An environment variable the new entries reference, and the secrets and places it stands for."""
 
     name: str
@@ -57,7 +56,7 @@ class Extraction:
     workflows: tuple[FileChange, ...] = ()
     desired_change: FileChange | None = None
     entries: tuple[Mapping[str, object], ...] = ()
-    env: tuple[EnvVar, ...] = ()
+    env: tuple[VariableToSet, ...] = ()
     moved: tuple[Finding, ...] = ()
     leftovers: tuple[Finding, ...] = ()
     # Workflow files, or parts of them, that are not understood (nothing was read there).
@@ -142,7 +141,7 @@ def apply_extraction(extraction: Extraction) -> None:
 
 def _new_entries(
     credentials: Sequence[InlineCredential], state: DesiredState, tools: Catalogue
-) -> tuple[list[dict[str, object]], list[EnvVar], list[Finding], list[Problem]]:
+) -> tuple[list[dict[str, object]], list[VariableToSet], list[Finding], list[Problem]]:
     names = {s.secret_name for s in state.secrets}
     env_taken = env_names(state.secrets)
     groups: dict[tuple[str, str], list[InlineCredential]] = {}
@@ -188,7 +187,7 @@ def _new_entries(
                 f"moved credential {shown(arg)} of tool {shown(tool)} to secret {quoted(name)} (${{{env}}})"
             )
             moved.append(Finding(c.file, c.line, c.col, message, Kind.MOVED, Severity.WARNING, tool, arg))
-    env_vars = [EnvVar(name, tuple(s), tuple(src)) for name, (s, src) in env_uses.items()]
+    env_vars = [VariableToSet(name, tuple(s), tuple(src)) for name, (s, src) in env_uses.items()]
     return entries, env_vars, moved, problems
 
 

@@ -107,11 +107,3 @@ def flow_scalar(value: object) -> str:
     if _PLAIN_WORD.fullmatch(text) and text not in ("null", "true", "false", "~") and not text[0].isdigit():
         return text
     return json.dumps(text, ensure_ascii=False)
-
-
-def shown(text: str) -> str:
-    return text if text.isprintable() else repr(text)
-
-
-def quoted(text: str) -> str:
-    return f"'{text}'" if text.isprintable() else repr(text)

@@ -9,8 +9,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from reconciler.models import SecretValue
+from reconciler.text import quoted
 from reconciler.workflows.catalogue import Catalogue, carries_password, is_credential_arg, is_url_name
-from reconciler.workflows.findings import Finding, Kind, Severity, quoted
+from reconciler.workflows.findings import Finding, Kind, Severity
 from reconciler.yaml_tree import YamlDocument, YamlNode, read_yaml
 
 # A credential argument whose value is one of these is passed "by other means", not written inline:
