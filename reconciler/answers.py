@@ -6,37 +6,39 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from operator import contains
 from typing import Any
 
 from reconciler.errors import ServerError
-from reconciler.models import RemoteSecret
+from reconciler.models import ANSWERED_FIELDS, RemoteSecret
 
 WHERE = "GET /api/v1/secrets/"
 # The contract's ids are UUIDs; anything that is one path segment of plain characters is accepted.
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_~-]{0,127}")
 
 
-_OPTIONAL = ("tool_name", "tool_arg", "created_at", "updated_at", "user_id", "display")
+_NAMES = tuple(f.name for f in ANSWERED_FIELDS)
+_ID = _NAMES.index("secret_id")
+# The Python types each field may hold in a well-formed answer (null only where it is optional).
+_KINDS = tuple(
+    frozenset({bool if f.json_type == "boolean" else str} | (set() if f.required else {type(None)}))
+    for f in ANSWERED_FIELDS
+)
+# The fields whose null reads as something else, and what.
+_FILLED = tuple((i, f.default) for i, f in enumerate(ANSWERED_FIELDS) if f.default is not None)
 
 
 def parse_secret(item: object, where: str) -> RemoteSecret:
     """A SecretInfo object, checked field by field: a malformed answer is an error, not a guess."""
-    # The common case at once (a listing reads every secret, twice for pages); else the slow path
-    # finds and names what is wrong.
+    # The common case at once, each field's type looked up without a Python-level loop (a listing
+    # reads every secret, twice for pages); else the slow path finds and names what is wrong.
     if isinstance(item, dict):
-        secret_id, name = item.get("secret_id"), item.get("secret_name")
-        tool, arg, created, updated, user, display = (item.get(key) for key in _OPTIONAL)
-        default = item.get("is_default_for_tool", False)
-        if (
-            isinstance(secret_id, str)
-            and isinstance(name, str)
-            and (default is None or isinstance(default, bool))
-            and all(v is None or isinstance(v, str) for v in (tool, arg, created, updated, user, display))
-            and SAFE_ID.fullmatch(secret_id)
-        ):
-            return RemoteSecret(
-                secret_id, name, tool, arg, bool(default), created or "", updated or "", user or "", display
-            )
+        found: list[Any] = list(map(item.get, _NAMES))
+        if all(map(contains, _KINDS, map(type, found))) and SAFE_ID.fullmatch(found[_ID]):
+            for index, default in _FILLED:
+                if found[index] is None:
+                    found[index] = default
+            return RemoteSecret(*found)
     return _checked(item, where)
 
 
@@ -44,40 +46,23 @@ def _checked(item: object, where: str) -> RemoteSecret:
     """parse_secret field by field, so that the error names the first field that is wrong."""
     if not isinstance(item, dict):
         raise ServerError(f"malformed answer from {where}: a secret is {type(item).__name__}, not an object")
-
-    def text(name: str, *, optional: bool = False) -> str | None:
-        value = item.get(name)
-        if value is None and optional:
-            return None
-        if not isinstance(value, str):
-            kind = "missing" if name not in item else f"a {type(value).__name__}, not a string"
-            raise ServerError(f"malformed answer from {where}: field {name!r} is {kind}")
-        return value
-
-    default = item.get("is_default_for_tool", False)
-    if default is None:
-        default = False
-    if not isinstance(default, bool):
-        raise ServerError(f"malformed answer from {where}: field 'is_default_for_tool' is not a boolean")
-    secret_id = text("secret_id")
-    name = text("secret_name")
-    assert secret_id is not None and name is not None
-    if not SAFE_ID.fullmatch(secret_id):
+    found: list[Any] = []
+    for field in ANSWERED_FIELDS:
+        value = item.get(field.name)
+        if value is None and not field.required:
+            value = field.default
+        elif field.json_type == "boolean" and not isinstance(value, bool):
+            raise ServerError(f"malformed answer from {where}: field {field.name!r} is not a boolean")
+        elif field.json_type == "string" and not isinstance(value, str):
+            kind = "missing" if field.name not in item else f"a {type(value).__name__}, not a string"
+            raise ServerError(f"malformed answer from {where}: field {field.name!r} is {kind}")
+        found.append(value)
+    if not SAFE_ID.fullmatch(str(found[_ID])):
         # Ids go into request paths: "../x" or "a?b" would send our writes somewhere else.
         raise ServerError(
             f"malformed answer from {where}: field 'secret_id' is not an id (a UUID is expected)"
         )
-    return RemoteSecret(
-        secret_id=secret_id,
-        secret_name=name,
-        tool_name=text("tool_name", optional=True),
-        tool_arg=text("tool_arg", optional=True),
-        is_default_for_tool=default,
-        created_at=text("created_at", optional=True) or "",
-        updated_at=text("updated_at", optional=True) or "",
-        user_id=text("user_id", optional=True) or "",
-        display=text("display", optional=True),
-    )
+    return RemoteSecret(*found)
 
 
 @dataclass(frozen=True)

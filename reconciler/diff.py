@@ -6,17 +6,28 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.models import COMPARABLE_FIELDS, DesiredSecret, FieldChange, FieldValue, RemoteSecret
+from reconciler.models import (
+    BOOLEAN_FIELDS,
+    OPTIONAL_FIELDS,
+    DesiredSecret,
+    FieldChange,
+    FieldValue,
+    RemoteSecret,
+)
+
+# The fields an entry manages where it states them, in render order, and whether each is a boolean.
+_OPTIONAL = tuple((name, name in BOOLEAN_FIELDS) for name in OPTIONAL_FIELDS)
 
 
 def desired_essence(desired: DesiredSecret) -> dict[str, FieldValue]:
     """The comparable fields the entry manages, normalised the way the API stores them."""
     essence: dict[str, FieldValue] = {"secret_name": desired.secret_name}
-    for name in COMPARABLE_FIELDS[1:]:
-        if name in desired.fields:
-            value = desired.fields[name]
-            # The API always answers a boolean here; "must be empty" for a flag means false.
-            essence[name] = bool(value) if name == "is_default_for_tool" else value
+    stated = desired.fields
+    for name, boolean in _OPTIONAL:
+        if name in stated:
+            value = stated[name]
+            # The API always answers a boolean for a flag; "must be empty" there means false.
+            essence[name] = bool(value) if boolean else value
     return essence
 
 
@@ -54,7 +65,7 @@ def field_changes(pairs: Sequence[tuple[DesiredSecret, RemoteSecret]]) -> list[t
         return results
     changed = _deepdiff()(flat_before, flat_after, view="tree").affected_root_keys
     for index, before, after in differing:
-        # `after` holds the fields in render order (desired_essence follows COMPARABLE_FIELDS).
+        # `after` holds the fields in render order (desired_essence follows SECRET_FIELDS).
         results[index] = tuple(
             FieldChange(field=name, before=before[name], after=value)
             for name, value in after.items()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from reconciler.desired.schema import MAX_NAME_CHARS
-from reconciler.models import RemoteSecret
+from reconciler.models import OPTIONAL_FIELDS, RemoteSecret
 from reconciler.text import shown, unique
 from reconciler.values import suggested_env_name
 
@@ -61,11 +61,11 @@ def select(
         variable = unique(suggested_env_name(name), used, "_")
         used.add(variable)
         entry: dict[str, object] = {"secret_name": name, "secret_value": "${" + variable + "}"}
-        if secret.tool_name is not None:
-            entry["tool_name"] = secret.tool_name
-        if secret.tool_arg is not None:
-            entry["tool_arg"] = secret.tool_arg
-        entry["is_default_for_tool"] = secret.is_default_for_tool
+        for field in OPTIONAL_FIELDS:
+            # An empty field is left out: the entry then leaves it alone rather than clearing it.
+            value = secret.field_value(field)
+            if value is not None:
+                entry[field] = value
         entries.append(entry)
         variables.append((variable, name))
     return Imported(tuple(entries), tuple(variables), tuple(skipped))

@@ -10,10 +10,52 @@ from types import MappingProxyType
 from typing import NoReturn
 
 FieldValue = str | bool | None
-
-# The fields a desired-state entry can manage besides the value; order is the render order.
-COMPARABLE_FIELDS: tuple[str, ...] = ("secret_name", "tool_name", "tool_arg", "is_default_for_tool")
 SENSITIVE = "(sensitive)"
+
+
+@dataclass(frozen=True)
+class SecretField:
+    """One field of an io.net secret, and what reconciler does with it."""
+
+    name: str
+    # Its JSON type in the API: "string" or "boolean" (an answer may send null instead).
+    json_type: str
+    # What it reads as when an answer leaves it out or sends null.
+    default: FieldValue = None
+    # An answer without it, or with null, is malformed.
+    required: bool = False
+    # The API answers it (an attribute of RemoteSecret, in this table's order); the value is write-only.
+    answered: bool = True
+    # A desired-state entry manages it: compared with the account, and sent when it differs. In the
+    # file a managed string is null or 1 to 1024 characters and a boolean is null, true or false,
+    # as its property in schemas/desired-state.schema.json says (a test holds the two together).
+    managed: bool = False
+    # Never printed: every output reads (sensitive) instead, and RemoteSecret keeps it out of repr.
+    sensitive: bool = False
+
+
+# Every field of a secret, read by the answer parser, the desired-state schema and loader, diff,
+# import and render. A new API field is a row here and its RemoteSecret attribute, plus, when a
+# desired-state file may state it, its property in the JSON Schema.
+SECRET_FIELDS: tuple[SecretField, ...] = (
+    SecretField("secret_id", "string", required=True),
+    SecretField("secret_name", "string", required=True, managed=True),
+    SecretField("tool_name", "string", managed=True),
+    SecretField("tool_arg", "string", managed=True),
+    SecretField("is_default_for_tool", "boolean", default=False, managed=True),
+    SecretField("created_at", "string", default=""),
+    SecretField("updated_at", "string", default=""),
+    SecretField("user_id", "string", default=""),
+    SecretField("display", "string", sensitive=True),
+    # Sent, never answered nor compared: plan decides it from fingerprints and the display.
+    SecretField("secret_value", "string", answered=False, sensitive=True),
+)
+ANSWERED_FIELDS: tuple[SecretField, ...] = tuple(f for f in SECRET_FIELDS if f.answered)
+# The managed fields in render order; all but the name are managed only where an entry states them.
+COMPARABLE_FIELDS: tuple[str, ...] = tuple(f.name for f in SECRET_FIELDS if f.managed)
+OPTIONAL_FIELDS: tuple[str, ...] = tuple(f.name for f in SECRET_FIELDS if f.managed and not f.required)
+BOOLEAN_FIELDS: frozenset[str] = frozenset(f.name for f in SECRET_FIELDS if f.json_type == "boolean")
+SENSITIVE_FIELDS: frozenset[str] = frozenset(f.name for f in SECRET_FIELDS if f.sensitive)
 # A create whose answer was lost may still land on the server this long after it was sent: until then
 # the name is looked for, never sent again.
 PENDING_CREATE_HOLD_S = 600
@@ -119,7 +161,8 @@ class DesiredState:
 
 @dataclass(frozen=True, slots=True)
 class RemoteSecret:
-    """One secret as the API reports it. `display` is sensitive: it is kept out of repr."""
+    """One secret as the API reports it: the answered fields of SECRET_FIELDS, in its order.
+    `display` is sensitive: it is kept out of repr."""
 
     secret_id: str
     secret_name: str

@@ -21,6 +21,7 @@ from reconciler.desired.rules import check_entries, check_max_ages
 from reconciler.desired_policy import max_age_hours
 from reconciler.errors import DesiredFileError
 from reconciler.models import (
+    OPTIONAL_FIELDS,
     DesiredSecret,
     DesiredState,
     FieldValue,
@@ -30,9 +31,6 @@ from reconciler.models import (
     frozen_map,
 )
 from reconciler.yaml_tree import is_merge_key, read_file, read_yaml
-
-# Keys of an entry that DesiredSecret.fields carries (only when the entry states them).
-BINDING_FIELDS = ("tool_name", "tool_arg", "is_default_for_tool")
 
 
 def load(path: Path, *, resolve: bool = True, environ: Mapping[str, str] | None = None) -> DesiredState:
@@ -135,7 +133,7 @@ def _build_state(root: Map, file: str, digest: str, resolved: Mapping[int, Secre
 
 
 def _build_secret(entry: Map, file: str, value: SecretValue | None) -> DesiredSecret:
-    fields: dict[str, FieldValue] = {key: entry[key] for key in BINDING_FIELDS if key in entry}
+    fields: dict[str, FieldValue] = {key: entry[key] for key in OPTIONAL_FIELDS if key in entry}
     secret_id = entry.get("secret_id")
     return DesiredSecret(
         secret_name=entry["secret_name"],

@@ -26,6 +26,7 @@ from reconciler.desired.located import (
     short,
 )
 from reconciler.desired_policy import MAX_AGE_HINT, schema_accepts
+from reconciler.models import BOOLEAN_FIELDS, OPTIONAL_FIELDS
 from reconciler.yaml_tree import PathKey
 
 if TYPE_CHECKING:
@@ -35,17 +36,6 @@ SCHEMA_FILE = Path(__file__).parent.parent / "data" / "desired-state.schema.json
 FORMAT_VERSION = 1
 MAX_NAME_CHARS = 1024
 
-ENTRY_KEYS = (
-    "secret_name",
-    "secret_value",
-    "tool_name",
-    "tool_arg",
-    "is_default_for_tool",
-    "previous_names",
-    "protect",
-    "secret_id",
-    "max_age",
-)
 TOP_KEYS = ("version", "allow_plaintext", "prune", "workflows", "tool_credentials", "max_age", "secrets")
 _ABSENT = object()
 
@@ -82,17 +72,26 @@ def _names_ok(value: object) -> bool:
     return isinstance(value, list) and all(is_name(v) for v in value) and len(set(value)) == len(value)
 
 
+def _null_or_name(value: object) -> bool:
+    return value is None or is_name(value)
+
+
+def _null_or_bool(value: object) -> bool:
+    return value is None or _is_bool(value)
+
+
 _ENTRY_RULES: dict[str, Callable[[object], bool]] = {
     "secret_name": is_name,
     "secret_value": _secret_value_ok,
-    "tool_name": lambda v: v is None or is_name(v),
-    "tool_arg": lambda v: v is None or is_name(v),
-    "is_default_for_tool": lambda v: v is None or _is_bool(v),
+    # The fields of a secret an entry may state: null ("must be empty") or a value of their type.
+    **{name: _null_or_bool if name in BOOLEAN_FIELDS else _null_or_name for name in OPTIONAL_FIELDS},
     "previous_names": _names_ok,
     "protect": _is_bool,
     "secret_id": lambda v: isinstance(v, str) and UUID_PATTERN.search(v) is not None,
     "max_age": schema_accepts,
 }
+# The keys an entry may have.
+ENTRY_KEYS = tuple(_ENTRY_RULES)
 
 
 def _entry_conforms(entry: object) -> bool:

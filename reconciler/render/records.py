@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from reconciler.models import (
     SENSITIVE,
+    SENSITIVE_FIELDS,
     Action,
     ApplyReport,
     Change,
@@ -23,8 +24,6 @@ from reconciler.text import plural
 
 NO_CHANGES = "No changes. The account matches the desired state."
 
-# Fields that hold a secret or a partial copy of one, masked even if a record forgot its flag.
-_SENSITIVE_FIELDS = frozenset({"secret_value", "display"})
 
 SYMBOL = {
     Action.CREATE: "+",
@@ -132,7 +131,7 @@ def _scalar(value: object) -> JsonScalar:
 def _field_row(fc: FieldChange, action: Action | None) -> FieldRow:
     hidden = (
         fc.sensitive
-        or fc.field in _SENSITIVE_FIELDS
+        or fc.field in SENSITIVE_FIELDS
         or isinstance(fc.before, SecretValue)
         or isinstance(fc.after, SecretValue)
     )
@@ -145,7 +144,7 @@ def _field_row(fc: FieldChange, action: Action | None) -> FieldRow:
 
 
 def _patch_value(key: str, value: PatchValue) -> JsonScalar:
-    if key in _SENSITIVE_FIELDS:
+    if key in SENSITIVE_FIELDS:
         return SENSITIVE
     return _scalar(value)
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from reconciler import desired
 from reconciler.desired.schema import ENTRY_KEYS, SCHEMA_FILE, TOP_KEYS, conforms, json_schema
 from reconciler.errors import DesiredFileError
+from reconciler.models import BOOLEAN_FIELDS, OPTIONAL_FIELDS
 from tests.support.desired_files import EXAMPLE, load_never_crashes, located, only, problems, write
 
 # --- problems the schema finds ------------------------------------------------------------------
@@ -185,6 +186,16 @@ def test_schema_is_draft_2020_12_and_every_property_is_described() -> None:
     assert set(schema["$defs"]["secret"]["properties"]) == set(ENTRY_KEYS)
 
 
+def test_each_secret_field_an_entry_may_state_is_in_the_schema_as_the_fields_table_has_it() -> None:
+    properties = json_schema()["$defs"]["secret"]["properties"]
+    for name in OPTIONAL_FIELDS:
+        rule = {k: v for k, v in properties[name].items() if k != "description"}
+        if name in BOOLEAN_FIELDS:
+            assert rule == {"type": ["boolean", "null"]}, name
+        else:
+            assert rule == {"type": ["string", "null"], "minLength": 1, "maxLength": 1024}, name
+
+
 def test_example_satisfies_the_schema() -> None:
     from ruamel.yaml import YAML
 
@@ -226,9 +237,10 @@ valid_values = st.one_of(
 valid_entries = st.fixed_dictionaries(
     {"secret_name": names, "secret_value": valid_values},
     optional={
-        "tool_name": st.one_of(st.none(), names),
-        "tool_arg": st.one_of(st.none(), names),
-        "is_default_for_tool": st.one_of(st.none(), st.booleans()),
+        **{
+            name: st.one_of(st.none(), st.booleans() if name in BOOLEAN_FIELDS else names)
+            for name in OPTIONAL_FIELDS
+        },
         "previous_names": st.lists(names, unique=True, max_size=2),
         "protect": st.booleans(),
         "secret_id": st.sampled_from([UUID, UUID.upper()]),
