@@ -108,9 +108,3 @@ class IncompleteListingError(ServerError):
 
 class TransportError(ApiError):
     """Timeouts and connection failures after every retry."""
-
-
-class Interrupted(ReconcilerError):
-    """SIGINT arrived; in-flight work was finished and state saved."""
-
-    exit_code = ExitCode.INTERRUPTED

@@ -36,7 +36,6 @@ SCHEMA_FILE = Path(__file__).parent.parent / "data" / "desired-state.schema.json
 FORMAT_VERSION = 1
 MAX_NAME_CHARS = 1024
 
-TOP_KEYS = ("version", "allow_plaintext", "prune", "workflows", "tool_credentials", "max_age", "secrets")
 _ABSENT = object()
 
 
@@ -90,8 +89,6 @@ _ENTRY_RULES: dict[str, Callable[[object], bool]] = {
     "secret_id": lambda v: isinstance(v, str) and UUID_PATTERN.search(v) is not None,
     "max_age": schema_accepts,
 }
-# The keys an entry may have.
-ENTRY_KEYS = tuple(_ENTRY_RULES)
 
 
 def _entry_conforms(entry: object) -> bool:
@@ -177,6 +174,8 @@ UUID_PATTERN: re.Pattern[str] = _PATTERNS[1]
 
 
 def validate(root: Map, issues: Issues) -> None:
+    if conforms(root):
+        return
     secrets = root.get("secrets")
     if not _top_conforms(root):
         # Entries are checked one by one below; the top level is checked without them.
