@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from reconciler.text import plural
+
 
 class ExitCode(IntEnum):
     OK = 0
@@ -50,9 +52,8 @@ class DesiredFileError(ReconcilerError):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = tuple(problems)
-        count = len(self.problems)
         lines = [str(p) for p in self.problems]
-        lines.append(f"{count} problem{'s' if count != 1 else ''} found")
+        lines.append(f"{plural(len(self.problems), 'problem')} found")
         super().__init__("\n".join(lines))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from reconciler.errors import ReconcilerError
 from reconciler.fsutil import NotRegularFile, read_regular
 from reconciler.models import SecretValue
-from reconciler.text import shown
+from reconciler.text import plural, shown
 
 # The API's limits on a secret value, in characters.
 MIN_VALUE_CHARS = 4
@@ -289,7 +289,7 @@ def _check_length(reference: Reference, length: int) -> None:
             f"the API needs {MIN_VALUE_CHARS} to {MAX_VALUE_CHARS} characters"
         )
     raise ValueRefError(
-        f"resolves to a value {length} character{'s' if length != 1 else ''} long{source}; "
+        f"resolves to a value {plural(length, 'character')} long{source}; "
         f"the API accepts {MIN_VALUE_CHARS} to {MAX_VALUE_CHARS} characters"
     )
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.errors import Problem
+from reconciler.text import shown
 from reconciler.yaml_tree import PathKey
 
 
@@ -83,8 +84,7 @@ def path_text(keys: Sequence[PathKey]) -> str:
         if isinstance(key, int):
             text += f"[{key}]"
         else:
-            shown = key if key.isprintable() else repr(key)
-            text += f".{shown}" if text else shown
+            text += f".{shown(key)}" if text else shown(key)
     return text or "(file)"
 
 
