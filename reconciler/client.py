@@ -33,7 +33,7 @@ from reconciler.errors import (
     ValidationApiError,
 )
 from reconciler.listing import Listing, Query
-from reconciler.models import PENDING_CREATE_HOLD_S, PatchValue, RemoteSecret, SecretValue
+from reconciler.models import ANSWERED_FIELDS, PENDING_CREATE_HOLD_S, PatchValue, RemoteSecret, SecretValue
 from reconciler.redaction import Redactor
 
 log = logging.getLogger("reconciler.client")
@@ -111,12 +111,16 @@ def _body_of(response: httpx.Response) -> Any:
         return None
 
 
+# The answered fields that copy part of a secret (`display`): no server message may repeat them.
+_HIDDEN = tuple(f.name for f in ANSWERED_FIELDS if f.sensitive)
+
+
 def _displays_in(body: Any) -> list[str]:
-    """The `display` of every secret in an answer (one secret, a list, or a page of them)."""
+    """The `display` (every sensitive field) of each secret in an answer: one, a list, or a page."""
     items = body.get("data", [body]) if isinstance(body, dict) else body
     if not isinstance(items, list):
         return []
-    return [i["display"] for i in items if isinstance(i, dict) and isinstance(i.get("display"), str)]
+    return [i[k] for i in items if isinstance(i, dict) for k in _HIDDEN if isinstance(i.get(k), str)]
 
 
 class Client:
