@@ -1,4 +1,27 @@
-"""The error types reconciler raises and the exit-code table the CLI maps them to."""
+"""The error types reconciler raises and the exit-code table the CLI maps them to.
+
+Every expected failure is a ReconcilerError, which the one error boundary in cli.py turns into its
+one-line message and exit code (1 unless said); anything else is a bug (exit 3).
+
+    ReconcilerError
+    ├── UsageError               bad flags or arguments
+    ├── DesiredFileError         every located Problem of a desired-state file at once
+    ├── ValueRefError            a value reference is malformed, refused or unresolvable
+    │   └── LiteralValueError    a literal value where the file requires a reference
+    ├── PlanError                the file and the account cannot be reconciled without a decision
+    ├── StateError               the state file is unreadable, corrupt, locked or not ours
+    └── ApiError                 the io.net API refused, failed or could not be reached
+        ├── AuthError            401/403, or no API key
+        ├── NotFoundError        404
+        ├── QuotaError           413
+        ├── ValidationApiError   422
+        ├── ConflictError        409
+        ├── RateLimitedError     429 after every retry
+        ├── ServerError          5xx after every retry, or a malformed answer
+        │   └── IncompleteListingError   a listing not proven whole
+        ├── TransportError       timeouts and connection failures after every retry
+        └── apply.VerificationError      a write the read-back does not show
+"""
 
 from __future__ import annotations
 
@@ -55,6 +78,14 @@ class DesiredFileError(ReconcilerError):
         lines = [str(p) for p in self.problems]
         lines.append(f"{plural(len(self.problems), 'problem')} found")
         super().__init__("\n".join(lines))
+
+
+class ValueRefError(ReconcilerError):
+    """A value reference is malformed, refused or unresolvable; the message never holds the value."""
+
+
+class LiteralValueError(ValueRefError):
+    """A literal value where a reference is required (the file does not set allow_plaintext)."""
 
 
 class PlanError(ReconcilerError):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from reconciler.errors import ReconcilerError
+from reconciler.errors import LiteralValueError, ValueRefError
 from reconciler.fsutil import NotRegularFile, read_regular
 from reconciler.models import SecretValue
 from reconciler.text import plural, shown
@@ -30,14 +30,6 @@ _FORMS = "${NAME} in a string, {from_env: NAME} or {from_file: PATH}"
 _MAPPING_KEYS = ("from_env", "from_file")
 # Shown in place of the literal text around references: that text is part of the value.
 _ELIDED = "…"
-
-
-class ValueRefError(ReconcilerError):
-    """A value reference is malformed, refused or unresolvable; the message never holds the value."""
-
-
-class LiteralValueError(ValueRefError):
-    """A literal value where a reference is required (the file does not set allow_plaintext)."""
 
 
 @dataclass(frozen=True)

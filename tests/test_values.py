@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler import values
-from reconciler.errors import ReconcilerError
+from reconciler.errors import LiteralValueError, ReconcilerError, ValueRefError
 from reconciler.models import SecretValue
 
 CANARY = "canary-Zq8vX2-value"
@@ -23,7 +23,7 @@ def resolve(ref: object, tmp_path: Path, env: dict[str, str] | None = None, *, p
 
 
 def error_of(ref: object, tmp_path: Path, env: dict[str, str] | None = None, *, plain: bool = False) -> str:
-    with pytest.raises(values.ValueRefError) as caught:
+    with pytest.raises(ValueRefError) as caught:
         values.resolve(ref, base_dir=tmp_path, environ=env or {}, allow_plaintext=plain)
     assert isinstance(caught.value, ReconcilerError)
     assert "\n" not in caught.value.message
@@ -71,7 +71,7 @@ def test_templates_parse_into_text_and_references(text: str, parts: tuple[object
 def test_string_with_only_escapes_is_a_literal(tmp_path: Path) -> None:
     assert isinstance(values.parse("$${NOT_A_REF}"), values.Template)
     assert values.parse("$${NOT_A_REF}").is_literal  # type: ignore[union-attr]
-    with pytest.raises(values.LiteralValueError):
+    with pytest.raises(LiteralValueError):
         values.check("$${NOT_A_REF}", allow_plaintext=False)
     assert resolve("$${NOT_A_REF}", tmp_path, plain=True) == "${NOT_A_REF}"
 
@@ -213,7 +213,7 @@ def test_unknown_mapping_key_is_not_echoed(tmp_path: Path) -> None:
 
 
 def test_literal_is_refused_unless_plaintext_is_allowed(tmp_path: Path) -> None:
-    with pytest.raises(values.LiteralValueError) as caught:
+    with pytest.raises(LiteralValueError) as caught:
         values.resolve(CANARY, base_dir=tmp_path, environ={}, allow_plaintext=False)
     message = caught.value.message
     assert CANARY not in message
@@ -223,7 +223,7 @@ def test_literal_is_refused_unless_plaintext_is_allowed(tmp_path: Path) -> None:
 
 
 def test_check_refuses_literals_without_resolving(tmp_path: Path) -> None:
-    with pytest.raises(values.LiteralValueError):
+    with pytest.raises(LiteralValueError):
         values.check("plain-text-value", allow_plaintext=False)
     # References are accepted by check even though nothing is set.
     assert values.check("${NOT_SET_ANYWHERE}", allow_plaintext=False) == values.Template(
@@ -327,7 +327,7 @@ def test_escaping_a_literal_round_trips(literal: str, tmp_path: Path) -> None:
 def test_parse_and_describe_never_fail_unexpectedly(ref: object) -> None:
     try:
         values.parse(ref)
-    except values.ValueRefError as exc:
+    except ValueRefError as exc:
         assert "\n" not in exc.message
     described = values.describe(ref)
     assert isinstance(described, str) and described
@@ -335,7 +335,7 @@ def test_parse_and_describe_never_fail_unexpectedly(ref: object) -> None:
 
 def test_a_value_that_is_not_utf8_is_refused_without_showing_it(tmp_path: Path) -> None:
     undecodable = "abc\udcff\udcfedef"  # how Python carries non-UTF-8 bytes from the environment
-    with pytest.raises(values.ValueRefError) as info:
+    with pytest.raises(ValueRefError) as info:
         values.resolve("${WEIRD}", base_dir=tmp_path, environ={"WEIRD": undecodable}, allow_plaintext=False)
     assert "UTF-8" in str(info.value) and "abc" not in str(info.value)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from reconciler import values
 from reconciler.desired.schema import FORMAT_VERSION, is_name
-from reconciler.errors import DesiredFileError, Problem, ReconcilerError
+from reconciler.errors import DesiredFileError, LiteralValueError, Problem, ReconcilerError, ValueRefError
 from reconciler.fsutil import replace_text
 from reconciler.text import quoted
 from reconciler.yaml_edit import append_items, plain_data
@@ -41,13 +41,13 @@ def _entry_data(entry: Mapping[str, object], file: str) -> dict[str, object]:
     assert isinstance(name, str)
     try:
         values.check(data.get("secret_value"), allow_plaintext=False)
-    except values.LiteralValueError:
-        raise values.LiteralValueError(
+    except LiteralValueError:
+        raise LiteralValueError(
             f"secret {quoted(name)}: secret_value must be a reference such as ${{NAME}}, "
             f"{{from_env: NAME}} or {{from_file: PATH}}; a literal value is never written into {file}"
         ) from None
-    except values.ValueRefError as exc:
-        raise values.ValueRefError(f"secret {quoted(name)}: secret_value {exc.message}") from None
+    except ValueRefError as exc:
+        raise ValueRefError(f"secret {quoted(name)}: secret_value {exc.message}") from None
     return data
 
 

@@ -10,6 +10,7 @@ from reconciler import values
 from reconciler.desired.located import Issues, Map, Seq, path_text, short, value_position
 from reconciler.desired.schema import UUID_PATTERN, is_name
 from reconciler.desired_policy import MAX_AGE_HINT, is_max_age, schema_accepts
+from reconciler.errors import LiteralValueError, ValueRefError
 from reconciler.models import SecretValue
 from reconciler.text import quoted
 from reconciler.yaml_tree import PathKey
@@ -44,7 +45,7 @@ def check_entries(
                 )
             else:
                 values.check(ref, allow_plaintext=allow_plaintext)
-        except values.LiteralValueError:
+        except LiteralValueError:
             suggestion = values.suggested_env_name(name) if isinstance(name, str) else "NAME"
             issues.add(
                 line,
@@ -54,7 +55,7 @@ def check_entries(
                 f"secret_value: ${{{suggestion}}} (or {{from_env: {suggestion}}}, {{from_file: PATH}}), "
                 "or set allow_plaintext: true for demos and tests",
             )
-        except values.ValueRefError as exc:
+        except ValueRefError as exc:
             issues.add(line, col, key, f"{owner}{exc.message}")
     return resolved
 

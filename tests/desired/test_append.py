@@ -9,8 +9,7 @@ import pytest
 
 from reconciler import desired
 from reconciler.desired import append
-from reconciler.errors import DesiredFileError, ReconcilerError
-from reconciler.values import LiteralValueError
+from reconciler.errors import DesiredFileError, LiteralValueError, ReconcilerError
 from tests.support.yaml_nodes import dedent
 
 CANARY = "canary-Zq81-do-not-print"
