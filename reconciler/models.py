@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 FieldValue = str | bool | None
 SENSITIVE = "(sensitive)"
@@ -18,8 +18,8 @@ class SecretField:
     """One field of an io.net secret, and what reconciler does with it."""
 
     name: str
-    # Its JSON type in the API: "string" or "boolean" (an answer may send null instead).
-    json_type: str
+    # Its JSON type in the API (an answer may send null instead).
+    json_type: Literal["string", "boolean"]
     # What it reads as when an answer leaves it out or sends null.
     default: FieldValue = None
     # An answer without it, or with null, is malformed.
