@@ -4,6 +4,7 @@ says about paging, the query parameters a 422 names."""
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from operator import contains
@@ -26,6 +27,10 @@ _KINDS = tuple(
 )
 # The fields whose null reads as something else, and what.
 _FILLED = tuple((i, f.default) for i, f in enumerate(ANSWERED_FIELDS) if f.default is not None)
+# Text that repeats from secret to secret, kept once (an account has one user id, bindings repeat):
+# 50,000 copies of each would be a tenth of a large plan's memory.
+_SHARED = tuple(_NAMES.index(name) for name in ("tool_name", "tool_arg", "user_id"))
+_CREATED, _UPDATED = _NAMES.index("created_at"), _NAMES.index("updated_at")
 
 
 def parse_secret(item: object, where: str) -> RemoteSecret:
@@ -38,6 +43,12 @@ def parse_secret(item: object, where: str) -> RemoteSecret:
             for index, default in _FILLED:
                 if found[index] is None:
                     found[index] = default
+            for index in _SHARED:
+                if found[index]:
+                    found[index] = sys.intern(found[index])
+            if found[_UPDATED] == found[_CREATED]:
+                # A secret never changed since it was created: one string for both.
+                found[_UPDATED] = found[_CREATED]
             return RemoteSecret(*found)
     return _checked(item, where)
 

@@ -109,8 +109,9 @@ def locate(path: Path, keys: Sequence[str | int]) -> Location | None:
 
 def _build_state(root: Map, file: str, digest: str, resolved: Mapping[int, SecretValue]) -> DesiredState:
     raw_secrets = root.get("secrets") or []
+    bindings: dict[tuple[tuple[str, FieldValue], ...], Mapping[str, FieldValue]] = {}
     secrets = tuple(
-        _build_secret(entry, file, resolved.get(index)) for index, entry in enumerate(raw_secrets)
+        _build_secret(entry, file, resolved.get(index), bindings) for index, entry in enumerate(raw_secrets)
     )
     prune_value = root.get("prune", False)
     if isinstance(prune_value, dict):
@@ -132,12 +133,22 @@ def _build_state(root: Map, file: str, digest: str, resolved: Mapping[int, Secre
     )
 
 
-def _build_secret(entry: Map, file: str, value: SecretValue | None) -> DesiredSecret:
-    fields: dict[str, FieldValue] = {key: entry[key] for key in OPTIONAL_FIELDS if key in entry}
+def _build_secret(
+    entry: Map,
+    file: str,
+    value: SecretValue | None,
+    bindings: dict[tuple[tuple[str, FieldValue], ...], Mapping[str, FieldValue]],
+) -> DesiredSecret:
+    stated = tuple((key, entry[key]) for key in OPTIONAL_FIELDS if key in entry)
+    # Secrets with the same binding share one read-only mapping: a large file names a few hundred
+    # tools for tens of thousands of secrets, and a mapping each is a tenth of a large plan's memory.
+    fields = bindings.get(stated)
+    if fields is None:
+        fields = bindings[stated] = frozen_map(dict(stated))
     secret_id = entry.get("secret_id")
     return DesiredSecret(
         secret_name=entry["secret_name"],
-        fields=frozen_map(fields),
+        fields=fields,
         value=value,
         value_ref=values.describe(entry["secret_value"]),
         previous_names=tuple(entry.get("previous_names") or ()),

@@ -114,6 +114,23 @@ def test_fields_hold_only_what_the_entry_states(tmp_path: Path) -> None:
         state.secrets[0].fields["tool_name"] = "x"  # type: ignore[index]
 
 
+def test_secrets_with_the_same_binding_share_one_read_only_mapping(tmp_path: Path) -> None:
+    entry = """
+          - secret_name: {name}
+            secret_value: ${{A}}
+            tool_name: "{tool}"
+            tool_arg: access_token
+    """
+    body = "version: 1\nsecrets:\n" + "".join(
+        entry.format(name=name, tool=tool) for name, tool in (("a", "t1"), ("b", "t1"), ("c", "t2"))
+    )
+    first, second, other = desired.load(write(tmp_path, body), environ={"A": "abcd"}).secrets
+    assert first.fields is second.fields
+    assert dict(other.fields) == {"tool_name": "t2", "tool_arg": "access_token"}
+    with pytest.raises(TypeError):
+        first.fields["tool_name"] = "x"  # type: ignore[index]
+
+
 def test_digest_is_sha256_of_the_bytes(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 1\nsecrets: []\n")
     assert desired.load(path).digest == hashlib.sha256(path.read_bytes()).hexdigest()
