@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gc
 import logging
 from collections.abc import Callable, Iterator
@@ -98,9 +99,7 @@ class YamlNode(NamedTuple):
         own = [pair for pair in self.pairs if not is_merge_key(pair[0])]
         seen = {key.scalar for key, _ in own if key.kind == "scalar"}
         merged: list[tuple[YamlNode, YamlNode]] = []
-        for key, value in self.pairs:
-            if not is_merge_key(key):
-                continue
+        for value in [value for key, value in self.pairs if is_merge_key(key)]:
             for source in value.items if value.kind == "seq" else (value,):
                 for pair in source.entries() if source.kind == "map" else ():
                     if pair[0].kind == "scalar" and pair[0].scalar not in seen:
@@ -155,13 +154,8 @@ class Composed:
 
 def is_merge_key(node: YamlNode) -> bool:
     """Whether a mapping key is the merge key: `<<` written plain, untagged, not through an alias."""
-    return (
-        node.kind == "scalar"
-        and node.style == ""
-        and node.text == "<<"
-        and node.tag is None
-        and not node.alias
-    )
+    plain = node.kind == "scalar" and node.style == "" and node.tag is None and not node.alias
+    return plain and node.text == "<<"
 
 
 def key_name(node: YamlNode) -> str | None:
@@ -182,6 +176,12 @@ def unsupported_tag(node: YamlNode) -> str | None:
     if node.kind == "scalar":
         return tagged_scalar(tag, node.text)[1]
     return collection_tag_problem(tag, node.kind)
+
+
+def text_keys(path: list[PathKey | None]) -> tuple[PathKey, ...]:
+    """The keys of a path up to the first one that is not text (None)."""
+    end = path.index(None) if None in path else len(path)
+    return tuple(key for key in path[:end] if key is not None)
 
 
 def plain_key(node: YamlNode) -> object:
@@ -235,15 +235,12 @@ def parse_yaml(text: str, file: str = "<text>") -> YamlDocument:
 
 def compose(raw: bytes, fold: Fold | None = None) -> Composed:
     """A document's nodes from its bytes (libyaml decodes them), with every problem that stops
-    reading; it goes on past an alias that points nowhere (a null node stands in for it).
-
-    Offsets count the decoded text, but a block scalar's span is not trimmed: the nodes are for
-    reading data, not for editing.
+    reading; it goes on past an alias that points nowhere (a null node stands in for it). Offsets
+    count the decoded text, but a block scalar's span is not trimmed: the nodes are for reading data.
 
     With `fold`, each collection is handed to it as soon as it is read (its items folded already),
-    and is kept as a node without items or pairs whose `scalar` is what `fold` returned: a reader
-    that wants data holds one entry's nodes at a time, not the whole file's (a 50,000-secret file
-    is half a million nodes, 190 MB).
+    and kept as a node without items or pairs whose `data` is what `fold` returned: a reader of data
+    holds one entry's nodes at a time, not the whole file's (50,000 secrets are 190 MB of nodes).
     """
     return _compose(raw, None, 0, fold)
 
@@ -266,11 +263,9 @@ def _safe_yaml_parser() -> type:
 
 @contextlib.contextmanager
 def paused_gc() -> Iterator[None]:
-    """Hold the cyclic garbage collector off while a tree of many objects is built.
-
-    Trees have no cycles, but each collection walks every object alive: a tree growing under it is
-    walked over and over (a third of the time for a 10,000-secret file). Nested uses are safe.
-    """
+    """Hold the cyclic garbage collector off while a tree of many objects is built: trees have no
+    cycles, but each collection walks every object alive, a growing tree over and over (a third of
+    the time for a 10,000-secret file). Nested uses are safe."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -282,12 +277,10 @@ def paused_gc() -> Iterator[None]:
 
 def _compose(source: str | bytes, text: str | None, shift: int, fold: Fold | None = None) -> Composed:
     builder = _Builder(text, shift, fold)
-    _safe_yaml_parser()
-    # typ="safe" parses with libyaml's C parser (ruamel.yaml.clib) when it is installed.
-    events = YAML(typ="safe").parse(source)
+    next_event, close = _event_source(source)
     try:
         with paused_gc():
-            builder.build(events)
+            builder.build(next_event)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line, mark.column) if mark is not None else (0, 0)
@@ -303,18 +296,30 @@ def _compose(source: str | bytes, text: str | None, shift: int, fold: Fold | Non
     except _Stopped:
         pass
     finally:
-        events.close()
-    return builder.composed()
+        close()
+    return Composed(builder.root, tuple(builder.findings), builder.complete)
+
+
+def _event_source(source: str | bytes) -> tuple[Callable[[], Any], Callable[[], None]]:
+    """The parser's events one at a time (None after the last), and what releases the parser."""
+    parser = _safe_yaml_parser()
+    if parser.__name__ == "CParser":
+        # libyaml's parser asked directly: ruamel's generator around it asks twice for each event.
+        direct = parser(source)
+        return direct.get_event, direct.dispose
+    events = YAML(typ="safe", pure=True).parse(source)
+    return functools.partial(next, events, None), events.close
 
 
 def _byte_position(raw: bytes, position: object) -> tuple[int, int]:
     if not isinstance(position, int) or position < 0:
         return 0, 0
     before = raw[:position].decode("utf-8", errors="replace")
-    line = before.count("\n")
-    return line, len(before) - (before.rfind("\n") + 1)
+    return before.count("\n"), len(before) - (before.rfind("\n") + 1)
 
 
+# tuple.__new__ skips the named tuple's argument handling (a third of its cost): nodes are built once
+# per scalar and per collection, with every field given in declaration order.
 _new_node = tuple.__new__
 
 
@@ -322,23 +327,19 @@ class _Stopped(Exception):
     """Reading cannot go on (the finding is recorded)."""
 
 
-class _Open:
-    """A collection being built."""
+class _Open(NamedTuple):
+    """A collection being built: where it starts, how it is written, and its nodes read so far."""
 
-    __slots__ = ("anchor", "col", "flow", "is_map", "line", "nodes", "size_at_start", "start", "tag")
-
-    def __init__(
-        self, is_map: bool, flow: bool, line: int, col: int, start: int, anchor: str | None, tag: str | None
-    ) -> None:
-        self.is_map = is_map
-        self.flow = flow
-        self.line = line
-        self.col = col
-        self.start = start
-        self.anchor = anchor
-        self.tag = tag
-        self.nodes: list[YamlNode] = []
-        self.size_at_start = 0
+    is_map: bool
+    flow: bool
+    line: int
+    col: int
+    start: int
+    anchor: str | None
+    tag: str | None
+    # The builder's count of nodes when it opened (aliases to it count what it holds).
+    size_at_start: int
+    nodes: list[YamlNode]
 
 
 class _Builder:
@@ -357,16 +358,24 @@ class _Builder:
         self.findings: list[Finding] = []
         self.complete = True
 
-    def build(self, events: Iterator[Any]) -> None:
-        for event in events:
+    def build(self, next_event: Callable[[], Any]) -> None:
+        scalar = self.scalar
+        # The nodes of the innermost open collection (the root's stand-in at the top).
+        top: list[YamlNode] = []
+        while (event := next_event()) is not None:
             cls = event.__class__
             self.size += 1
             if cls is ScalarEvent:
-                self.add(self.scalar(event), event.anchor)
+                node = scalar(event)
+                if event.anchor is None and self.stack:
+                    top.append(node)
+                else:
+                    self.add(node, event.anchor)
             elif cls is MappingStartEvent or cls is SequenceStartEvent:
-                self.start(event, cls is MappingStartEvent)
+                top = self.start(event, cls is MappingStartEvent)
             elif cls is MappingEndEvent or cls is SequenceEndEvent:
                 self.end(event.end_mark.index + self.shift)
+                top = self.stack[-1].nodes if self.stack else top
             elif cls is AliasEvent:
                 self.add(self.alias(event), None)
             elif cls is DocumentStartEvent:
@@ -393,62 +402,49 @@ class _Builder:
 
     def path(self) -> tuple[PathKey, ...]:
         """The keys leading to the node being read now (up to a key that is not text)."""
-        keys: list[PathKey] = []
-        for frame in self.stack:
-            if not frame.is_map:
-                keys.append(len(frame.nodes))
-                continue
-            name = key_name(frame.nodes[-1]) if len(frame.nodes) % 2 else None
-            if name is None:
-                break
-            keys.append(name)
-        return tuple(keys)
+        return text_keys(self.data_path())
 
     def data_path(self) -> list[PathKey | None]:
-        """The keys leading to the collection just closed, None standing for a key that is not text."""
-        keys: list[PathKey | None] = []
-        for frame in self.stack:
-            if not frame.is_map:
-                keys.append(len(frame.nodes))
-            else:
-                keys.append(key_name(frame.nodes[-1]) if len(frame.nodes) % 2 else None)
-        return keys
+        """The keys leading to the node being read now, None standing for a key that is not text."""
+        return [
+            (key_name(f.nodes[-1]) if len(f.nodes) % 2 else None) if f.is_map else len(f.nodes)
+            for f in self.stack
+        ]
 
     def scalar(self, event: ScalarEvent) -> YamlNode:
         mark = event.start_mark
         text: str = event.value
         style = event.style or ""
-        tag = event.tag
-        value: Scalar
-        if tag is None:
-            value = (plain_scalar(text) if text else None) if not style else text
+        # The raw tag: the event's `tag` property turns it into text even when there is none.
+        tag = None if event.ctag is None else str(event.ctag)
+        if tag is not None:
+            value: Scalar = tagged_scalar(tag, text)[0]
         else:
-            value = tagged_scalar(tag, text)[0]
+            value = text if style else plain_scalar(text) if text else None
         start = mark.index + self.shift
         end = event.end_mark.index + self.shift
-        if style in ("|", ">") and self.text is not None:
+        if self.text is not None and style in ("|", ">"):
             # libyaml ends a block scalar after its trailing line breaks; the span stops at its text.
             end = start + len(self.text[start:end].rstrip(" \t\r\n"))
-        # tuple.__new__ skips the named tuple's argument handling (a third of its cost): this runs
-        # once per scalar. The fields go in declaration order, every one of them.
         line, col = mark.line + 1, mark.column + 1
         return _new_node(
             YamlNode,
             ("scalar", line, col, start, end, style, value, (), (), False, None, tag, text, False, None),
         )
 
-    def start(self, event: MappingStartEvent | SequenceStartEvent, is_map: bool) -> None:
-        mark = event.start_mark
+    def start(self, event: MappingStartEvent | SequenceStartEvent, is_map: bool) -> list[YamlNode]:
+        """Open a collection; its list of nodes, which the nodes read next go into."""
         if len(self.stack) >= MAX_DEPTH:
-            self.stop(mark.line, mark.column, self.path(), f"is nested more than {MAX_DEPTH} levels deep")
-        anchor = event.anchor
-        if anchor is not None:
-            self.open_anchors.add(anchor)
-        flow = bool(event.flow_style)
+            where = event.start_mark
+            self.stop(where.line, where.column, self.path(), f"is nested more than {MAX_DEPTH} levels deep")
+        mark, tag = event.start_mark, None if event.ctag is None else str(event.ctag)
         start = mark.index + self.shift
-        frame = _Open(is_map, flow, mark.line + 1, mark.column + 1, start, anchor, event.tag)
-        frame.size_at_start = self.size
+        flow = bool(event.flow_style)
+        frame = _Open(is_map, flow, mark.line + 1, mark.column + 1, start, event.anchor, tag, self.size, [])
+        if frame.anchor is not None:
+            self.open_anchors.add(frame.anchor)
         self.stack.append(frame)
+        return frame.nodes
 
     def end(self, end: int | None) -> None:
         """Close the innermost collection; `end` is where a flow collection ends (None: cut short)."""
@@ -458,30 +454,32 @@ class _Builder:
         if end is None or not frame.flow:
             # A block collection ends with its last node (nodes are in text order).
             end = nodes[-1].end if nodes else frame.start
-        style = "flow" if frame.flow else "block"
         pairs = tuple(zip(nodes[::2], nodes[1::2], strict=True)) if frame.is_map else ()
         items = () if frame.is_map else tuple(nodes)
-        kind = "map" if frame.is_map else "seq"
-        node = YamlNode(
-            kind, frame.line, frame.col, frame.start, end, style, None, items, pairs, tag=frame.tag, cut=cut
-        )
+        kind, style = "map" if frame.is_map else "seq", "flow" if frame.flow else "block"
+        head = (kind, frame.line, frame.col, frame.start, end, style, None)
+        data = None
         if self.fold is not None:
-            node = node._replace(data=self.fold(node, self.data_path()), items=(), pairs=())
-        if frame.anchor is not None:
-            self.open_anchors.discard(frame.anchor)
+            # Folded as soon as it is read: its data stands in for its items, which can go.
+            read = _new_node(YamlNode, (*head, items, pairs, False, None, frame.tag, "", cut, None))
+            data, items, pairs = self.fold(read, self.data_path()), (), ()
+        node: YamlNode = _new_node(YamlNode, (*head, items, pairs, False, None, frame.tag, "", cut, data))
         self.add(node, None)
         if frame.anchor is not None:
+            self.open_anchors.discard(frame.anchor)
             self.anchors[frame.anchor] = (node, self.size - frame.size_at_start)
 
     def alias(self, event: AliasEvent) -> YamlNode:
         mark = event.start_mark
         name: str = event.anchor
         start, end = mark.index + self.shift, event.end_mark.index + self.shift
-        if name in self.open_anchors:
-            return self.unusable(mark, start, end, f"alias *{name} refers to a node that contains it")
-        found = self.anchors.get(name)
+        found = None if name in self.open_anchors else self.anchors.get(name)
         if found is None:
-            return self.unusable(mark, start, end, f"alias *{name} has no anchor &{name} before it")
+            # It cannot be followed: recorded, and a null node stands in for it.
+            inside = name in self.open_anchors
+            problem = "refers to a node that contains it" if inside else f"has no anchor &{name} before it"
+            self.findings.append(Finding(mark.line, mark.column, self.path(), f"alias *{name} {problem}"))
+            return YamlNode("scalar", mark.line + 1, mark.column + 1, start, end, alias=True)
         node, size = found
         self.size += size
         if self.size > MAX_ALIAS_EXPANSION:
@@ -492,11 +490,6 @@ class _Builder:
             line=mark.line + 1, col=mark.column + 1, start=start, end=end, alias=True, origin=node
         )
 
-    def unusable(self, mark: Any, start: int, end: int, message: str) -> YamlNode:
-        """Record an alias that cannot be followed; a null node stands in for it."""
-        self.findings.append(Finding(mark.line, mark.column, self.path(), message))
-        return YamlNode("scalar", mark.line + 1, mark.column + 1, start, end, alias=True)
-
     def add(self, node: YamlNode, anchor: str | None) -> None:
         if anchor is not None:
             self.anchors[anchor] = (node, 1)
@@ -504,6 +497,3 @@ class _Builder:
             self.stack[-1].nodes.append(node)
         else:
             self.root = node
-
-    def composed(self) -> Composed:
-        return Composed(self.root, tuple(self.findings), self.complete)

@@ -231,3 +231,42 @@ def test_fold_hands_over_each_collection_as_it_is_read_children_first() -> None:
         ("seq", (None,), (None,)),
         ("map", (), ("seq@a", None)),
     ]
+
+
+def _shape(node: yaml_tree.YamlNode | None) -> object:
+    """A node's kind, position, value and children: what both parsers must agree on."""
+    if node is None:
+        return None
+    children = [_shape(item) for item in node.items] + [(_shape(k), _shape(v)) for k, v in node.pairs]
+    return (node.kind, node.line, node.col, node.style, node.tag, node.alias, node.scalar, children)
+
+
+def test_without_the_c_parser_the_pure_one_builds_the_same_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ruamel.yaml.parser import Parser
+
+    text = dedent(
+        """
+        base: &b {tool_arg: token, n: 0x1F}
+        secrets:
+          - <<: *b
+            name: "quoted"
+            note: |
+              two
+              lines
+            on: !!str 12
+          - [flow, 1.5, ~, true]
+        """
+    )
+    with_c = yaml_tree.compose(text.encode())
+    # As installed without ruamel.yaml.clib.
+    monkeypatch.setattr(yaml_tree, "_safe_yaml_parser", lambda: Parser)
+    pure = yaml_tree.compose(text.encode())
+    assert with_c.complete and pure.complete and not with_c.findings and not pure.findings
+    assert _shape(pure.root) == _shape(with_c.root)
+    assert pure.root is not None and pure.root.to_python() == {
+        "base": {"tool_arg": "token", "n": 31},
+        "secrets": [
+            {"tool_arg": "token", "n": 31, "name": "quoted", "note": "two\nlines\n", "on": "12"},
+            ["flow", 1.5, None, True],
+        ],
+    }

@@ -14,6 +14,7 @@ from reconciler.yaml_tree import (
     is_merge_key,
     key_name,
     paused_gc,
+    text_keys,
     unsupported_tag,
 )
 
@@ -43,16 +44,6 @@ def read_data(raw: bytes, issues: Issues) -> tuple[object, bool]:
     return root, complete
 
 
-def _cut(path: _Path) -> tuple[PathKey, ...]:
-    """The path up to the first key that is not text."""
-    keys: list[PathKey] = []
-    for key in path:
-        if key is None:
-            break
-        keys.append(key)
-    return tuple(keys)
-
-
 class _Plain:
     """Turns nodes into Map/Seq/scalars; an alias shares the data of its anchor, as in the nodes."""
 
@@ -64,7 +55,7 @@ class _Plain:
         self.texts: dict[str, str] = {}
 
     def report(self, node: YamlNode, path: _Path, message: str, *, unusable: bool) -> None:
-        keys = _cut(path)
+        keys = text_keys(path)
         if unusable:
             # The node cannot be used as written: rules that would look at it again stay quiet.
             self.issues.silenced.add(keys)
