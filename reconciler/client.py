@@ -212,10 +212,10 @@ class Client:
 
     # -- operations -------------------------------------------------------------------------------
 
-    async def list_secrets(self) -> Listing:
+    async def list_secrets(self, *, once: bool = False) -> Listing:
         """Every secret of the account, proven whole (see `listing`): a plan made from part of it would
         create again what it missed. An unprovable listing is an IncompleteListingError, unless the
-        configuration assumes it whole."""
+        configuration assumes it whole. `once`: pages are read once, which proves nothing missing."""
         return await listing.read_account(
             self._list_answer,
             self.find,
@@ -224,6 +224,7 @@ class Client:
             # An id that is no plain path segment is no secret of this API (and is never requested).
             known_ids=[i for i in self.state_ids if SAFE_ID.fullmatch(i)],
             assume_complete=self.config.assume_complete_listing,
+            once=once,
         )
 
     async def _list_answer(self, query: Query) -> Answer:

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -55,6 +55,8 @@ class Listing:
     proof: str
     requests: int
     assumed: bool = False
+    # Pages read once (`once`): every secret listed was there, but one missing proves nothing.
+    whole: bool = True
 
     def note(self) -> ListingNote:
         return ListingNote(self.dialect, self.proof, len(self.secrets), self.requests, self.assumed)
@@ -104,12 +106,16 @@ class Reader:
 
     `start()` gives the first questions; `feed(answers)` takes their answers, in the order asked, and
     gives the next questions or the Listing. It raises Unprovable when the answers cannot prove it.
+
+    `once`: pages are read once, not twice; the Listing then says it is not proven whole. Enough to
+    read back secrets just written, not to conclude that one is missing.
     """
 
-    def __init__(self, list_url: str, batch: int = 4) -> None:
+    def __init__(self, list_url: str, batch: int = 4, *, once: bool = False) -> None:
         self.list_url = list_url
         # How many requests may be asked at once where the next ones can be guessed.
         self.batch = max(1, batch)
+        self.once = once
         self.sizes = True
         self.attempt = 1
         self.requests = 0
@@ -325,6 +331,9 @@ class Reader:
             # One answer: nothing can have changed between two requests.
             said = "the server's count agrees" if total is not None else "the server says no page follows"
             return self._done(f"one page; {said}")
+        if self.once:
+            listing = self._done(f"read once, page by page{agrees}; not proven whole")
+            return replace(listing, whole=False)
         ids = tuple(s.secret_id for s in self.secrets)
         if ids == self.previous:
             return self._done(f"read twice, page by page, with the same {len(ids)} secrets{agrees}")
@@ -454,13 +463,15 @@ async def read_account(
     batch: int = 4,
     known_ids: Iterable[str] = (),
     assume_complete: bool = False,
+    once: bool = False,
 ) -> Listing:
     """Every secret of the account, proven whole; or, with `assume_complete`, what could be read.
 
     `fetch` asks one list question, `read_by_id` reads one secret (None when it does not exist);
     `known_ids` are the secrets the state knows: one that exists but is not listed disproves the listing.
+    `once`: pages are read once (see Reader).
     """
-    reader = Reader(list_url, batch)
+    reader = Reader(list_url, batch, once=once)
     try:
         step: list[Query] | Listing = reader.start()
         while not isinstance(step, Listing):

@@ -76,6 +76,22 @@ def test_pages_are_asked_at_once_when_counted_then_read_again_and_must_agree() -
     assert listing.proof == "read twice, page by page, with the same 250 secrets; the server's count agrees"
 
 
+def test_pages_read_once_are_a_listing_that_says_it_is_not_proven_whole() -> None:
+    reader = Reader(LIST_URL, batch=4, once=True)
+    reader.start()
+    reader.feed([page(range(100), 250, True)])
+    listing = done(reader.feed([page(range(100, 200), 250, True), page(range(200, 250), 250, False)]))
+    assert len(listing.secrets) == 250 and listing.requests == 3 and not listing.whole
+    assert listing.proof == "read once, page by page; the server's count agrees; not proven whole"
+
+
+def test_reading_once_changes_nothing_where_one_reading_is_the_proof() -> None:
+    reader = Reader(LIST_URL, once=True)
+    reader.start()
+    assert asks(reader.feed([data(0, 1, 2)])) == [{**dict(SIZES), "offset": 2, "skip": 2}]
+    assert done(reader.feed([data(2)])).whole
+
+
 def test_pages_that_differ_between_two_readings_are_read_again() -> None:
     reader = Reader(LIST_URL)
     reader.start()
