@@ -34,10 +34,6 @@ def check_entries(
         if "secret_value" not in entry or issues.is_silenced(("secrets", index, "secret_value")):
             continue
         ref = entry["secret_value"]
-        name = entry.get("secret_name")
-        owner = f"secret {quoted(name)}: " if isinstance(name, str) and is_name(name) else ""
-        line, col = value_position(entry, "secret_value")
-        key = path_text(["secrets", index, "secret_value"])
         try:
             if resolve:
                 resolved[index] = values.resolve(
@@ -45,19 +41,29 @@ def check_entries(
                 )
             else:
                 values.check(ref, allow_plaintext=allow_plaintext)
-        except LiteralValueError:
-            suggestion = values.suggested_env_name(name) if isinstance(name, str) else "NAME"
-            issues.add(
-                line,
-                col,
-                key,
-                f"{owner}a literal value must not be committed; reference it instead, e.g. "
-                f"secret_value: ${{{suggestion}}} (or {{from_env: {suggestion}}}, {{from_file: PATH}}), "
-                "or set allow_plaintext: true for demos and tests",
-            )
         except ValueRefError as exc:
-            issues.add(line, col, key, f"{owner}{exc.message}")
+            _value_problem(index, entry, exc, issues)
     return resolved
+
+
+def _value_problem(index: int, entry: Map, exc: ValueRefError, issues: Issues) -> None:
+    """Report why an entry's secret_value cannot be used (worked out only for an entry that has one)."""
+    name = entry.get("secret_name")
+    owner = f"secret {quoted(name)}: " if isinstance(name, str) and is_name(name) else ""
+    line, col = value_position(entry, "secret_value")
+    key = path_text(["secrets", index, "secret_value"])
+    if isinstance(exc, LiteralValueError):
+        suggestion = values.suggested_env_name(name) if isinstance(name, str) else "NAME"
+        issues.add(
+            line,
+            col,
+            key,
+            f"{owner}a literal value must not be committed; reference it instead, e.g. "
+            f"secret_value: ${{{suggestion}}} (or {{from_env: {suggestion}}}, {{from_file: PATH}}), "
+            "or set allow_plaintext: true for demos and tests",
+        )
+    else:
+        issues.add(line, col, key, f"{owner}{exc.message}")
 
 
 def _check_names(entries: list[tuple[int, Map]], issues: Issues) -> None:
@@ -67,8 +73,8 @@ def _check_names(entries: list[tuple[int, Map]], issues: Issues) -> None:
         if not is_name(name):
             continue
         assert isinstance(name, str)
-        line, col = value_position(entry, "secret_name")
         if name in owners:
+            line, col = value_position(entry, "secret_name")
             issues.add(
                 line,
                 col,
