@@ -17,7 +17,7 @@ from reconciler import values
 from reconciler.desired import schema
 from reconciler.desired.compose import read_data
 from reconciler.desired.located import Issues, Map, Unlocated, kind_of, start_of
-from reconciler.desired.rules import check_entries, check_max_ages
+from reconciler.desired.rules import Values, check_entries, check_max_ages
 from reconciler.desired_policy import max_age_hours
 from reconciler.errors import DesiredFileError
 from reconciler.models import (
@@ -27,7 +27,6 @@ from reconciler.models import (
     FieldValue,
     Location,
     Prune,
-    SecretValue,
     frozen_map,
 )
 from reconciler.yaml_tree import is_merge_key, read_file, read_yaml
@@ -69,11 +68,11 @@ def _load(
         # Another format version: its other rules are unknown here, so only the version is reported.
         issues.items = [i for i in issues.items if i[3] == "version"]
         raise DesiredFileError(issues.problems())
-    resolved = check_entries(root, issues, resolve=resolve, base_dir=base_dir, environ=environ)
+    checked = check_entries(root, issues, resolve=resolve, base_dir=base_dir, environ=environ)
     check_max_ages(root, issues)
     if issues:
         raise DesiredFileError(issues.problems())
-    return _build_state(root, file, hashlib.sha256(raw).hexdigest(), resolved)
+    return _build_state(root, file, hashlib.sha256(raw).hexdigest(), checked)
 
 
 def locate(path: Path, keys: Sequence[str | int]) -> Location | None:
@@ -107,11 +106,11 @@ def locate(path: Path, keys: Sequence[str | int]) -> Location | None:
 # The validated document as model values.
 
 
-def _build_state(root: Map, file: str, digest: str, resolved: Mapping[int, SecretValue]) -> DesiredState:
+def _build_state(root: Map, file: str, digest: str, checked: Values) -> DesiredState:
     raw_secrets = root.get("secrets") or []
     bindings: dict[tuple[tuple[str, FieldValue], ...], Mapping[str, FieldValue]] = {}
     secrets = tuple(
-        _build_secret(entry, file, resolved.get(index), bindings) for index, entry in enumerate(raw_secrets)
+        _build_secret(entry, file, checked, index, bindings) for index, entry in enumerate(raw_secrets)
     )
     prune_value = root.get("prune", False)
     if isinstance(prune_value, dict):
@@ -136,7 +135,8 @@ def _build_state(root: Map, file: str, digest: str, resolved: Mapping[int, Secre
 def _build_secret(
     entry: Map,
     file: str,
-    value: SecretValue | None,
+    checked: Values,
+    index: int,
     bindings: dict[tuple[tuple[str, FieldValue], ...], Mapping[str, FieldValue]],
 ) -> DesiredSecret:
     stated = tuple((key, entry[key]) for key in OPTIONAL_FIELDS if key in entry)
@@ -149,8 +149,8 @@ def _build_secret(
     return DesiredSecret(
         secret_name=entry["secret_name"],
         fields=fields,
-        value=value,
-        value_ref=values.describe(entry["secret_value"]),
+        value=checked.resolved.get(index),
+        value_ref=values.describe(checked.references.get(index, entry["secret_value"])),
         previous_names=tuple(entry.get("previous_names") or ()),
         protect=entry.get("protect") is True,
         # The API reports ids in lower case; a pin written in upper case still matches.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from reconciler import values
 from reconciler.desired.located import Issues, Map, Seq, path_text, short, value_position
@@ -18,32 +19,39 @@ from reconciler.yaml_tree import PathKey
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
+class Values(NamedTuple):
+    """Each entry's secret_value as parsed, and as resolved (unless not asked), by entry index."""
+
+    references: dict[int, values.Reference]
+    resolved: dict[int, SecretValue]
+
+
 def check_entries(
     root: Map, issues: Issues, *, resolve: bool, base_dir: Path, environ: Mapping[str, str]
-) -> dict[int, SecretValue]:
+) -> Values:
+    found = Values({}, {})
     secrets = root.get("secrets")
     if not isinstance(secrets, list):
-        return {}
+        return found
     allow_plaintext = root.get("allow_plaintext") is True
     entries = [(i, e) for i, e in enumerate(secrets) if isinstance(e, Map)]
     _check_names(entries, issues)
     _check_ids(entries, issues)
     _check_defaults(entries, issues)
-    resolved: dict[int, SecretValue] = {}
     for index, entry in entries:
         if "secret_value" not in entry or issues.is_silenced(("secrets", index, "secret_value")):
             continue
-        ref = entry["secret_value"]
         try:
+            # Parsed once: resolving it and describing it in the DesiredSecret read the same parse.
+            reference = values.check(entry["secret_value"], allow_plaintext=allow_plaintext)
+            found.references[index] = reference
             if resolve:
-                resolved[index] = values.resolve(
-                    ref, base_dir=base_dir, environ=environ, allow_plaintext=allow_plaintext
+                found.resolved[index] = values.resolve(
+                    reference, base_dir=base_dir, environ=environ, allow_plaintext=allow_plaintext
                 )
-            else:
-                values.check(ref, allow_plaintext=allow_plaintext)
         except ValueRefError as exc:
             _value_problem(index, entry, exc, issues)
-    return resolved
+    return found
 
 
 def _value_problem(index: int, entry: Map, exc: ValueRefError, issues: Issues) -> None:
