@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from types import MappingProxyType
 
-from reconciler import diff, prune
+from reconciler import diff, matching, prune
 from reconciler.drift import (
     ValueVerdict,
     display_consistent,
@@ -109,32 +109,76 @@ def build_plan(
         by_name.setdefault(secret.secret_name, []).append(secret)
         by_id[secret.secret_id] = secret
 
-    problems: list[str] = []
-    claimed: dict[str, str] = {}
-    changes: list[tuple[int, int, Change]] = []
-    drift: list[DriftItem] = []
-    stale: list[DriftItem] = []
-    recovered: list[str] = []
-    renamed_from: set[str] = set()
-    known_ids: dict[str, set[str]] = {}
-    for secret_id, known in state.entries.items():
-        known_ids.setdefault(known.secret_name, set()).add(secret_id)
-    # In file order: a finding about a secret to create, or a matched pair (index, want, remote,
-    # previous name) whose fields are compared below, all pairs at once.
-    steps: list[DriftItem | tuple[int, DesiredSecret, RemoteSecret, str | None]] = []
-    pairs: list[tuple[DesiredSecret, RemoteSecret]] = []
+    matches = _match_all(desired, by_name, by_id, state, options)
+    compared = _compare(desired, matches.steps, matches.pairs, state, options)
+    changes = matches.creates + compared.changes
+    drift = compared.drift
+    _record_state_drift(state, by_id, drift)
+    deletes = prune.deletes(
+        desired,
+        remote,
+        matches.claimed,
+        matches.renamed_from,
+        enabled=desired.prune.enabled if options.prune is None else options.prune,
+        allow_empty=options.allow_empty,
+        max_deletes=options.max_deletes,
+        kept_ids=options.protected_ids | options.forgotten_ids,
+        phase=PHASE_DELETE,
+    )
+    changes.extend((PHASE_DELETE, i, c) for i, c in enumerate(deletes))
+    changes.sort(key=itemgetter(0, 1))
+    warnings = [*prune.warnings(desired, remote, matches.claimed, matches.renamed_from, len(deletes))]
+    warnings.extend(exposure_warnings(desired.secrets, remote))
+    return Plan(
+        changes=tuple(c for _, _, c in changes),
+        drift=tuple(drift),
+        warnings=tuple(warnings),
+        stale=tuple(compared.stale),
+        notice=_notice(state.absent) or state.rekeyed,
+        recovered=tuple(compared.recovered),
+    )
 
+
+# A matched pair, in file order: its index, the entry, the remote secret and the name it is renamed from.
+_Pair = tuple[int, DesiredSecret, RemoteSecret, str | None]
+
+
+@dataclass(frozen=True)
+class _Matching:
+    """Which remote secret each entry manages, before any field is compared."""
+
+    # remote secret_id -> the entry's name that claimed it.
+    claimed: dict[str, str]
+    renamed_from: set[str]
+    # (phase, file index, change) of every create.
+    creates: list[tuple[int, int, Change]]
+    # In file order: a finding about a secret to create, or a matched pair.
+    steps: list[DriftItem | _Pair]
+    pairs: list[tuple[DesiredSecret, RemoteSecret]]
+
+
+def _match_all(
+    desired: DesiredState,
+    by_name: Mapping[str, list[RemoteSecret]],
+    by_id: Mapping[str, RemoteSecret],
+    state: StateView,
+    options: PlanOptions,
+) -> _Matching:
+    """Match every entry to its remote secret; every problem found in one PlanError."""
+    problems: list[str] = []
+    matches = _Matching(claimed={}, renamed_from=set(), creates=[], steps=[], pairs=[])
+    claimed = matches.claimed
     for index, want in enumerate(desired.secrets):
         known_problems = len(problems)
-        match, previous = _match(want, by_name, by_id, problems)
+        match, previous = matching.match(want, by_name, by_id, problems)
         if len(problems) > known_problems:
             continue
         if match is None:
             create = _held_create(want, state, options, problems)
             if create is not None:
-                changes.append((PHASE_CREATE, index, create))
+                matches.creates.append((PHASE_CREATE, index, create))
                 if state.absent and options.for_drift:
-                    steps.append(
+                    matches.steps.append(
                         DriftItem(
                             want.secret_name,
                             None,
@@ -152,13 +196,38 @@ def build_plan(
             continue
         claimed[match.secret_id] = want.secret_name
         if previous is not None:
-            renamed_from.add(previous)
-        steps.append((index, want, match, previous))
-        pairs.append((want, match))
+            matches.renamed_from.add(previous)
+        matches.steps.append((index, want, match, previous))
+        matches.pairs.append((want, match))
 
     if problems:
         raise PlanError("cannot plan:\n  " + "\n  ".join(problems))
+    return matches
 
+
+@dataclass(frozen=True)
+class _Compared:
+    """What comparing the matched pairs found: their changes and every finding about them."""
+
+    changes: list[tuple[int, int, Change]]
+    drift: list[DriftItem]
+    stale: list[DriftItem]
+    recovered: list[str]
+
+
+def _compare(
+    desired: DesiredState,
+    steps: list[DriftItem | _Pair],
+    pairs: list[tuple[DesiredSecret, RemoteSecret]],
+    state: StateView,
+    options: PlanOptions,
+) -> _Compared:
+    """Each matched pair's change and findings, in file order."""
+    compared = _Compared(changes=[], drift=[], stale=[], recovered=[])
+    drift = compared.drift
+    known_ids: dict[str, set[str]] = {}
+    for secret_id, known in state.entries.items():
+        known_ids.setdefault(known.secret_name, set()).add(secret_id)
     # Every matched pair's field differences at once: the secrets that differ share one diff.
     differences = iter(diff.field_changes(pairs))
     for step in steps:
@@ -170,7 +239,7 @@ def build_plan(
         drift.extend(matched.drift)
         drift.extend(_unbaselined(want, match, matched.found, known_ids, state, options))
         if _recovered(want, match, state):
-            recovered.append(match.secret_id)
+            compared.recovered.append(match.secret_id)
         max_age = want.max_age_hours or desired.max_age_hours
         if max_age is not None and options.now is not None:
             new_value = matched.verdict is not None and matched.verdict.verdict is Verdict.DESIRED_CHANGED
@@ -183,33 +252,9 @@ def build_plan(
                 new_value_planned=new_value,
             )
             if found is not None:
-                stale.append(found)
-        changes.append((matched.change.phase, index, matched.change))
-
-    _record_state_drift(state, by_id, drift)
-    deletes = prune.deletes(
-        desired,
-        remote,
-        claimed,
-        renamed_from,
-        enabled=desired.prune.enabled if options.prune is None else options.prune,
-        allow_empty=options.allow_empty,
-        max_deletes=options.max_deletes,
-        kept_ids=options.protected_ids | options.forgotten_ids,
-        phase=PHASE_DELETE,
-    )
-    changes.extend((PHASE_DELETE, i, c) for i, c in enumerate(deletes))
-    changes.sort(key=itemgetter(0, 1))
-    warnings = [*prune.warnings(desired, remote, claimed, renamed_from, len(deletes))]
-    warnings.extend(exposure_warnings(desired.secrets, remote))
-    return Plan(
-        changes=tuple(c for _, _, c in changes),
-        drift=tuple(drift),
-        warnings=tuple(warnings),
-        stale=tuple(stale),
-        notice=_notice(state.absent) or state.rekeyed,
-        recovered=tuple(recovered),
-    )
+                compared.stale.append(found)
+        compared.changes.append((matched.change.phase, index, matched.change))
+    return compared
 
 
 def _notice(absent: str) -> str:
@@ -325,63 +370,6 @@ def _recovered(want: DesiredSecret, remote: RemoteSecret, state: StateView) -> b
     return display_consistent(want.value, remote.display) is not False
 
 
-def _match(
-    want: DesiredSecret,
-    by_name: Mapping[str, list[RemoteSecret]],
-    by_id: Mapping[str, RemoteSecret],
-    problems: list[str],
-) -> tuple[RemoteSecret | None, str | None]:
-    """The remote secret this entry manages, and the previous name it is renamed from, if any."""
-    if want.secret_id is not None:
-        pinned = by_id.get(want.secret_id)
-        if pinned is None:
-            problems.append(
-                f"{want.secret_name!r} is pinned to secret_id {want.secret_id}, which does not exist "
-                "remotely; remove the pin to create it anew"
-            )
-            return None, None
-        previous = pinned.secret_name if pinned.secret_name != want.secret_name else None
-        holders = [s for s in by_name.get(want.secret_name, []) if s.secret_id != pinned.secret_id]
-        if previous is not None and holders:
-            ids = ", ".join(sorted(s.secret_id for s in holders))
-            problems.append(
-                f"{want.secret_name!r} is pinned to secret_id {want.secret_id} (now named {previous!r}), "
-                f"but another remote secret already has that name ({ids}); renaming would leave two "
-                "secrets with one name: rename or delete the other one first"
-            )
-            return None, None
-        return pinned, previous
-
-    current = by_name.get(want.secret_name, [])
-    if len(current) > 1:
-        ids = ", ".join(sorted(s.secret_id for s in current))
-        problems.append(
-            f"{len(current)} remote secrets are named {want.secret_name!r} ({ids}); "
-            "pin the one to manage with secret_id"
-        )
-        return None, None
-    old = [(name, s) for name in want.previous_names for s in by_name.get(name, [])]
-    if current and old:
-        names = ", ".join(sorted({name for name, _ in old}))
-        problems.append(
-            f"{want.secret_name!r} exists remotely and so does its previous name ({names}); "
-            "delete one of them or drop it from previous_names"
-        )
-        return None, None
-    if current:
-        return current[0], None
-    if len(old) > 1:
-        ids = ", ".join(sorted(f"{name}={s.secret_id}" for name, s in old))
-        problems.append(
-            f"{want.secret_name!r} could be renamed from several remote secrets ({ids}); "
-            "pin the one to keep with secret_id"
-        )
-        return None, None
-    if old:
-        return old[0][1], old[0][0]
-    return None, None
-
-
 def _create(want: DesiredSecret) -> Change:
     patch: dict[str, PatchValue] = {"secret_name": want.secret_name}
     if want.value is not None:
@@ -409,6 +397,7 @@ def _update(
     state: StateView,
     options: PlanOptions,
 ) -> _Matched:
+    """The change of a matched secret, and what was found about it."""
     fields = list(field_changes)
     patch: dict[str, PatchValue] = {f.field: f.after for f in fields}
     reasons: list[str] = []
@@ -416,18 +405,10 @@ def _update(
     entry = state.entries.get(remote.secret_id)
     found = [f for f in fields if f.field != "secret_name"]
     verdict: ValueVerdict | None = None
+    # Written since our last apply (the state knows it), a field that differs was edited by hand.
+    by_hand = entry is not None and state.fingerprint is not None and remote.updated_at != entry.updated_at
     if found:
-        # Every changed field has its reason, not only the value. Written since our last apply, a
-        # field that differs was edited by hand (reported as drift below).
-        names = ", ".join(f.field for f in found)
-        by_hand = (
-            entry is not None and state.fingerprint is not None and remote.updated_at != entry.updated_at
-        )
-        reasons.append(
-            f"{names}: edited outside reconciler since the last apply; set back to the file's"
-            if by_hand
-            else f"{names}: the account differs from the file"
-        )
+        reasons.append(_fields_reason(found, by_hand=by_hand))
 
     if want.value is not None:
         # An entry without a fingerprint (written under a key that is gone) has no value baseline.
@@ -453,9 +434,9 @@ def _update(
         if verdict.drift:
             rows = (value_row,) if verdict.verdict is Verdict.REMOTE_VALUE_CHANGED else ()
             drift.append(DriftItem(want.secret_name, remote.secret_id, verdict.verdict, verdict.reason, rows))
-    if entry is not None and state.fingerprint is not None:
+    if by_hand and found:
         field_edits = [f for f in found if not f.sensitive]
-        if field_edits and remote.updated_at != entry.updated_at:
+        if field_edits:
             drift.append(
                 DriftItem(
                     want.secret_name,
@@ -469,13 +450,33 @@ def _update(
     if not patch:
         noop = Change(Action.NOOP, want.secret_name, remote.secret_id, remote=remote, phase=PHASE_NOOP)
         return _Matched(noop, drift, found, verdict)
+    return _Matched(_changed(want, remote, previous, fields, patch, reasons), drift, found, verdict)
+
+
+def _fields_reason(found: list[FieldChange], *, by_hand: bool) -> str:
+    """Every changed field has its reason, not only the value; one edited by hand is also drift."""
+    names = ", ".join(f.field for f in found)
+    if by_hand:
+        return f"{names}: edited outside reconciler since the last apply; set back to the file's"
+    return f"{names}: the account differs from the file"
+
+
+def _changed(
+    want: DesiredSecret,
+    remote: RemoteSecret,
+    previous: str | None,
+    fields: list[FieldChange],
+    patch: dict[str, PatchValue],
+    reasons: list[str],
+) -> Change:
+    """The update or rename of a matched secret whose patch is not empty."""
     if previous is not None:
         action, phase = Action.RENAME, PHASE_FREE
         reasons.insert(0, f"renamed from {previous!r} (previous_names); the secret_id is kept")
     else:
         action = Action.UPDATE
         phase = PHASE_FREE if patch.get("is_default_for_tool") is False else PHASE_UPDATE
-    change = Change(
+    return Change(
         action=action,
         secret_name=want.secret_name,
         secret_id=remote.secret_id,
@@ -486,7 +487,6 @@ def _update(
         phase=phase,
         previous_name=previous,
     )
-    return _Matched(change, drift, found, verdict)
 
 
 def _record_state_drift(state: StateView, by_id: Mapping[str, RemoteSecret], drift: list[DriftItem]) -> None:
