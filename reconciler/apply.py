@@ -21,6 +21,8 @@ log = logging.getLogger("reconciler.apply")
 Recorder = Callable[[Change, RemoteSecret | None], None]
 # Called with each change's outcome as soon as it is known (verified, failed or skipped), in any order.
 Progress = Callable[[Outcome], None]
+# A change sent: its index in the plan's actionable changes, the change, and the secret a create made.
+Written = tuple[int, Change, RemoteSecret | None]
 
 
 class VerificationError(ApiError):
@@ -76,33 +78,72 @@ async def execute(
     creates); inside a phase up to `concurrency` writes are in flight.
     """
     work = list(plan.actionable)
-    outcomes: dict[int, Outcome] = {}
-    blocked = _Blocked()
-    limit = asyncio.Semaphore(max(1, concurrency))
+    run = _Run(client, asyncio.Semaphore(max(1, concurrency)), recorder, checkpoint, progress, stop)
+    for phase in sorted({c.phase for c in work}):
+        batch = [(i, c) for i, c in enumerate(work) if c.phase == phase]
+        run.announce([c for _, c in batch if c.action in (Action.DELETE, Action.CREATE)])
+        results = await asyncio.gather(*(run.write(i, c) for i, c in batch))
+        written = [r for r in results if r is not None]
+        await _verify_all(written, client, run.limit, account_size, run.verified)
+        if checkpoint is not None:
+            checkpoint()
+    return ApplyReport(outcomes=tuple(run.outcomes[i] for i in range(len(work))), interrupted=run.stopped)
 
-    def settle(index: int, outcome: Outcome) -> None:
-        outcomes[index] = outcome
-        if progress is not None:
-            progress(outcome)
 
-    async def write(index: int, change: Change) -> tuple[int, Change, RemoteSecret | None] | None:
-        async with limit:
-            if stop is not None and stop.is_set():
-                settle(index, Outcome(change, Status.SKIPPED, "not started: interrupted"))
+@dataclass
+class _Run:
+    """One apply under way: what it calls back, what is blocked, and the outcomes known so far."""
+
+    client: Client
+    limit: asyncio.Semaphore
+    recorder: Recorder | None
+    checkpoint: Callable[[], None] | None
+    progress: Progress | None
+    stop: asyncio.Event | None
+    blocked: _Blocked = field(default_factory=_Blocked)
+    # By the change's index in the plan's actionable changes.
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def settle(self, index: int, outcome: Outcome) -> None:
+        self.outcomes[index] = outcome
+        if self.progress is not None:
+            self.progress(outcome)
+
+    def announce(self, announced: list[Change]) -> None:
+        """Record the deletes and creates of a phase before any of them is sent."""
+        if not announced or self.recorder is None or self.stopped:
+            return
+        # Forget first, then delete: killed in between, the state lacks an entry for a secret
+        # that still exists (the next plan sees it again) instead of holding one that is gone.
+        # A create is journaled before it is sent, so that a lost answer is looked for next time.
+        for change in announced:
+            self.recorder(change, None)
+        if self.checkpoint is not None:
+            self.checkpoint()
+
+    async def write(self, index: int, change: Change) -> Written | None:
+        """Send one change, unless the run stopped or a failure blocks it; None once it is settled."""
+        async with self.limit:
+            if self.stopped:
+                self.settle(index, Outcome(change, Status.SKIPPED, "not started: interrupted"))
                 return None
-            why = blocked.reason(change)
+            why = self.blocked.reason(change)
             if why is not None:
-                settle(index, Outcome(change, Status.SKIPPED, why, change.secret_id))
+                self.settle(index, Outcome(change, Status.SKIPPED, why, change.secret_id))
                 return None
             try:
-                created = await _write(change, client)
+                created = await _write(change, self.client)
             except ApiError as exc:
                 # An attempt the server carried out before answering with an error is a write that
                 # happened: it is verified and recorded like any other, so the state does not lag it.
-                if not await _landed(change, client):
-                    blocked.fail(change)
+                if not await _landed(change, self.client):
+                    self.blocked.fail(change)
                     failed = Outcome(change, Status.FAILED, str(exc), change.secret_id, in_doubt=exc.in_doubt)
-                    settle(index, failed)
+                    self.settle(index, failed)
                     return None
                 log.info(
                     "%s %r took effect although the server answered an error",
@@ -112,32 +153,13 @@ async def execute(
                 created = None
             return index, change, created
 
-    for phase in sorted({c.phase for c in work}):
-        batch = [(i, c) for i, c in enumerate(work) if c.phase == phase]
-        announced = [c for _, c in batch if c.action in (Action.DELETE, Action.CREATE)]
-        if announced and recorder is not None and not (stop is not None and stop.is_set()):
-            # Forget first, then delete: killed in between, the state lacks an entry for a secret
-            # that still exists (the next plan sees it again) instead of holding one that is gone.
-            # A create is journaled before it is sent, so that a lost answer is looked for next time.
-            for change in announced:
-                recorder(change, None)
-            if checkpoint is not None:
-                checkpoint()
-        results = await asyncio.gather(*(write(i, c) for i, c in batch))
-        written = [r for r in results if r is not None]
-
-        def verified(index: int, outcome: Outcome, after: RemoteSecret | None) -> None:
-            if outcome.status is Status.OK and recorder is not None:
-                recorder(outcome.change, after)
-            elif outcome.status is Status.FAILED:
-                blocked.fail(outcome.change)
-            settle(index, outcome)
-
-        await _verify_all(written, client, limit, account_size, verified)
-        if checkpoint is not None:
-            checkpoint()
-    interrupted = stop is not None and stop.is_set()
-    return ApplyReport(outcomes=tuple(outcomes[i] for i in range(len(work))), interrupted=interrupted)
+    def verified(self, index: int, outcome: Outcome, after: RemoteSecret | None) -> None:
+        """Record a verified write; a failed one blocks what it was meant to free."""
+        if outcome.status is Status.OK and self.recorder is not None:
+            self.recorder(outcome.change, after)
+        elif outcome.status is Status.FAILED:
+            self.blocked.fail(outcome.change)
+        self.settle(index, outcome)
 
 
 async def _write(change: Change, client: Client) -> RemoteSecret | None:
@@ -168,9 +190,6 @@ async def _landed(change: Change, client: Client) -> bool:
     except ApiError:
         return False
     return True
-
-
-Written = tuple[int, Change, RemoteSecret | None]
 
 
 async def _verify_all(
