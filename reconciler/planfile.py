@@ -19,6 +19,7 @@ from reconciler.models import (
     COMPARABLE_FIELDS,
     Action,
     Change,
+    DesiredSecret,
     DesiredState,
     DriftItem,
     FieldChange,
@@ -296,56 +297,17 @@ def rebuild(
         name = str(item["secret_name"])
         secret_id = item.get("secret_id")
         current = by_id.get(secret_id) if secret_id else None
-        precondition = item.get("precondition")
-        if action is Action.CREATE:
-            if name in names:
-                stale.append(f"{name} (now exists remotely)")
-        elif current is None:
-            stale.append(f"{name} (no longer exists remotely)")
-        elif precondition != _remote_json(current):
-            stale.append(f"{name} (changed remotely since the plan)")
-        elif action is Action.DELETE and secret_id in forgotten:
-            stale.append(f"{name} (forgotten since the plan: reconciler no longer manages it)")
-        elif action is Action.DELETE and secret_id in protected:
-            stale.append(f"{name} (protected since the plan)")
-        new_name = item["patch"].get("secret_name") if isinstance(item.get("patch"), dict) else None
-        if current is not None and isinstance(new_name, str) and new_name != current.secret_name:
-            holders = sorted(
-                s.secret_id for s in remote if s.secret_name == new_name and s.secret_id != secret_id
-            )
-            if holders:
-                # Renaming now would leave two secrets with one name.
-                taken = f"another secret, {', '.join(holders)}, took the name since the plan"
-                stale.append(f"{name} (renamed from {current.secret_name}: {taken})")
-        patch: dict[str, PatchValue] = {}
-        for field, value in dict(item["patch"]).items():
-            if isinstance(value, dict) and "fingerprint" in value:
-                want = wanted.get(name)
-                if want is None or want.value is None or key.fingerprint(want.value) != value["fingerprint"]:
-                    changed_values.append(name)
-                    continue
-                patch[field] = want.value
-            else:
-                patch[field] = value
-        fields = tuple(
-            FieldChange(f["field"], None, None, sensitive=True)
-            if f.get("sensitive")
-            else FieldChange(f["field"], f.get("before"), f.get("after"))
-            for f in item.get("fields", [])
-        )
-        changes.append(
-            Change(
-                action=action,
-                secret_name=name,
-                secret_id=secret_id,
-                fields=fields,
-                patch=MappingProxyType(patch),
-                reasons=tuple(item.get("reasons", ())),
-                remote=current,
-                phase=int(item.get("phase", 0)),
-                previous_name=item.get("previous_name"),
-            )
-        )
+        reason = _stale(item, action, name, current, names, forgotten, protected)
+        if reason is not None:
+            stale.append(f"{name} ({reason})")
+        taken = _name_taken(item, current, remote)
+        if taken is not None:
+            stale.append(f"{name} ({taken})")
+        patch = _patch(item["patch"], wanted.get(name), key)
+        if patch is None:
+            changed_values.append(name)
+            patch = {}
+        changes.append(_change(item, action, name, current, patch))
     problems = []
     if changed_values:
         problems.append(
@@ -364,3 +326,86 @@ def rebuild(
         for d in saved.drift
     )
     return Plan(changes=tuple(changes), drift=drift)
+
+
+def _stale(
+    item: Mapping[str, Any],
+    action: Action,
+    name: str,
+    current: RemoteSecret | None,
+    names: set[str],
+    forgotten: frozenset[str],
+    protected: frozenset[str],
+) -> str | None:
+    """Why a saved change no longer holds in the account or the state, or None when it does."""
+    secret_id = item.get("secret_id")
+    if action is Action.CREATE:
+        return "now exists remotely" if name in names else None
+    if current is None:
+        return "no longer exists remotely"
+    if item.get("precondition") != _remote_json(current):
+        return "changed remotely since the plan"
+    if action is Action.DELETE and secret_id in forgotten:
+        return "forgotten since the plan: reconciler no longer manages it"
+    if action is Action.DELETE and secret_id in protected:
+        return "protected since the plan"
+    return None
+
+
+def _name_taken(
+    item: Mapping[str, Any], current: RemoteSecret | None, remote: tuple[RemoteSecret, ...]
+) -> str | None:
+    """Why a saved rename no longer holds: another secret took the new name (renaming now would leave
+    two secrets with one name)."""
+    new_name = item["patch"].get("secret_name") if isinstance(item.get("patch"), dict) else None
+    if current is None or not isinstance(new_name, str) or new_name == current.secret_name:
+        return None
+    secret_id = item.get("secret_id")
+    holders = sorted(s.secret_id for s in remote if s.secret_name == new_name and s.secret_id != secret_id)
+    if not holders:
+        return None
+    taken = f"another secret, {', '.join(holders)}, took the name since the plan"
+    return f"renamed from {current.secret_name}: {taken}"
+
+
+def _patch(
+    saved: Mapping[str, Any], want: DesiredSecret | None, key: StateKey
+) -> dict[str, PatchValue] | None:
+    """The saved patch with each fingerprinted value replaced by the file's value; None when a value
+    in the file no longer matches its fingerprint."""
+    patch: dict[str, PatchValue] = {}
+    for field, value in dict(saved).items():
+        if isinstance(value, dict) and "fingerprint" in value:
+            if want is None or want.value is None or key.fingerprint(want.value) != value["fingerprint"]:
+                return None
+            patch[field] = want.value
+        else:
+            patch[field] = value
+    return patch
+
+
+def _change(
+    item: Mapping[str, Any],
+    action: Action,
+    name: str,
+    current: RemoteSecret | None,
+    patch: dict[str, PatchValue],
+) -> Change:
+    """A saved change as a Change again, against the secret as the account holds it now."""
+    fields = tuple(
+        FieldChange(f["field"], None, None, sensitive=True)
+        if f.get("sensitive")
+        else FieldChange(f["field"], f.get("before"), f.get("after"))
+        for f in item.get("fields", [])
+    )
+    return Change(
+        action=action,
+        secret_name=name,
+        secret_id=item.get("secret_id"),
+        fields=fields,
+        patch=MappingProxyType(patch),
+        reasons=tuple(item.get("reasons", ())),
+        remote=current,
+        phase=int(item.get("phase", 0)),
+        previous_name=item.get("previous_name"),
+    )
