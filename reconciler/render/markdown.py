@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from reconciler.models import Action, ListingNote, Status
 from reconciler.render import GITHUB_COMMENT_LIMIT, Origin
@@ -231,40 +232,93 @@ def _short_intro(count: int) -> str:
 
 
 def plan_markdown(view: PlanView, limit: int, origin: Origin) -> str:
-    top = [part for part in (_header("plan", origin), _headline(view)) if part]
-    tail = [part for part in (_saved_footer(origin, applied=False),) if part]
     drifted = {d.secret_id for d in view.drift if d.secret_id}
     ordered = sorted(view.changes, key=lambda r: PRIORITY[r.action])
-    blocks = [_change_block(row, row.secret_id in drifted) for row in ordered]
-    warnings = _warnings(view.warnings) if view.warnings else ""
-    drift = _drift(view.drift) if view.drift else ""
-    notes = _notes(view.stale) if view.stale else ""
-    flows = _workflows(view) if view.workflows else ""
-    whole = "\n\n".join(part for part in (*top, warnings, *blocks, drift, notes, flows, *tail) if part)
+    parts = _PlanParts(
+        top=[part for part in (_header("plan", origin), _headline(view)) if part],
+        warnings=_warnings(view.warnings) if view.warnings else "",
+        ordered=ordered,
+        blocks=[_change_block(row, row.secret_id in drifted) for row in ordered],
+        drift=_drift(view.drift) if view.drift else "",
+        notes=_notes(view.stale) if view.stale else "",
+        flows=_workflows(view) if view.workflows else "",
+        tail=[part for part in (_saved_footer(origin, applied=False),) if part],
+    )
+    whole = "\n\n".join(
+        part
+        for part in (
+            *parts.top,
+            parts.warnings,
+            *parts.blocks,
+            parts.drift,
+            parts.notes,
+            parts.flows,
+            *parts.tail,
+        )
+        if part
+    )
     if len(whole) <= limit:
         return whole
+    return _plan_cut(parts, limit, origin)
 
-    total = len(ordered)
-    reserve = len(_cut_note(total, total, ("warnings", "drift", "notes", "workflows"), origin)) + 2
-    reserve += sum(len(part) + 2 for part in tail)
-    budget = limit - reserve
-    parts = list(top)
-    used = len("\n\n".join(top))
 
-    def add(text: str) -> bool:
-        nonlocal used
-        if used + 2 + len(text) > budget:
+@dataclass(frozen=True)
+class _PlanParts:
+    """A plan comment's parts, each rendered whole; empty when the plan has none of it."""
+
+    top: list[str]
+    warnings: str
+    ordered: list[ChangeRow]
+    # One per change, in the order of `ordered`.
+    blocks: list[str]
+    drift: str
+    notes: str
+    flows: str
+    tail: list[str]
+
+
+class _Room:
+    """The parts taken so far and the characters they use, within a budget."""
+
+    def __init__(self, parts: list[str], budget: int) -> None:
+        self.parts = list(parts)
+        self.used = len("\n\n".join(parts))
+        self.budget = budget
+
+    def add(self, text: str) -> bool:
+        if self.used + 2 + len(text) > self.budget:
             return False
-        parts.append(text)
-        used += 2 + len(text)
+        self.parts.append(text)
+        self.used += 2 + len(text)
         return True
 
-    extras: list[str] = []
-    if warnings and not add(warnings):
-        extras.append("warnings")
 
-    # Every delete is listed at least in short form; within that promise, as many changes as fit
-    # get a full block in priority order, and what remains is listed one line each while room lasts.
+def _plan_cut(parts: _PlanParts, limit: int, origin: Origin) -> str:
+    """The plan comment over `limit` cut to fit, with a note saying what was left out."""
+    total = len(parts.ordered)
+    reserve = len(_cut_note(total, total, ("warnings", "drift", "notes", "workflows"), origin)) + 2
+    reserve += sum(len(part) + 2 for part in parts.tail)
+    room = _Room(parts.top, limit - reserve)
+    extras: list[str] = []
+    if parts.warnings and not room.add(parts.warnings):
+        extras.append("warnings")
+    shown = _add_changes(parts.ordered, parts.blocks, room)
+    for text, name in ((parts.drift, "drift"), (parts.notes, "notes"), (parts.flows, "workflows")):
+        if text and not room.add(text):
+            extras.append(name)
+    if shown < total or extras:
+        room.parts.append(_cut_note(total - shown, total, extras, origin))
+    room.parts.extend(parts.tail)
+    return _hard_cut("\n\n".join(room.parts), limit)
+
+
+def _add_changes(ordered: Sequence[ChangeRow], blocks: Sequence[str], room: _Room) -> int:
+    """Add what fits of the changes to `room`; how many are shown, in full or in short form.
+
+    Every delete is listed at least in short form; within that promise, as many changes as fit get a
+    full block in priority order, and what remains is listed one line each while room lasts.
+    """
+    total = len(ordered)
     short = [change_header(row, _DIFF_SYMBOL[row.action]) for row in ordered]
     fence = _fence(short)
     intro_max = len(_short_intro(total))
@@ -279,29 +333,19 @@ def plan_markdown(view: PlanView, limit: int, origin: Origin) -> str:
     blocks_size = 0
     while shown < total:
         grown = blocks_size + 2 + len(blocks[shown])
-        if used + grown + short_size(short[shown + 1 : deletes]) > budget:
+        if room.used + grown + short_size(short[shown + 1 : deletes]) > room.budget:
             break
         blocks_size = grown
         shown += 1
     for block in blocks[:shown]:
-        add(block)
+        room.add(block)
     rest = short[shown:]
     if rest:
-        room = budget - used - 2 - intro_max
-        body, taken = _fenced_prefix(rest, "diff", room, fence)
+        body, taken = _fenced_prefix(rest, "diff", room.budget - room.used - 2 - intro_max, fence)
         if taken:
-            add(f"{_short_intro(taken)}{body}")
+            room.add(f"{_short_intro(taken)}{body}")
             shown += taken
-    if drift and not add(drift):
-        extras.append("drift")
-    if notes and not add(notes):
-        extras.append("notes")
-    if flows and not add(flows):
-        extras.append("workflows")
-    if shown < total or extras:
-        parts.append(_cut_note(total - shown, total, extras, origin))
-    parts.extend(tail)
-    return _hard_cut("\n\n".join(parts), limit)
+    return shown
 
 
 # --- drift and apply ----------------------------------------------------------------------------
