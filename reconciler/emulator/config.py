@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,35 +60,42 @@ class EmulatorConfig:
 
     def __post_init__(self) -> None:
         # The command validates flags through click; this guards programmatic construction in tests.
-        problems: list[str] = []
-        if not 0 <= self.port <= 65535:
-            problems.append("port must be 0..65535")
-        if self.patch_null not in PATCH_NULL_CHOICES:
-            problems.append("patch_null must be clear or ignore")
-        if self.list_style not in LIST_STYLE_CHOICES:
-            problems.append(f"list_style must be one of {', '.join(LIST_STYLE_CHOICES)}")
-        if self.max_limit < 1 or (self.default_limit is not None and self.default_limit < 1):
-            problems.append("default_limit and max_limit must be >= 1")
-        elif self.default_limit is not None and self.default_limit > self.max_limit:
-            problems.append("default_limit must not exceed max_limit")
-        if self.cap is not None and (self.cap < 1 or self.list_style in ("paged", "cursor")):
-            problems.append("cap must be >= 1, with the offset, envelope or array list style")
-        if self.duplicate_names not in DUPLICATE_NAMES_CHOICES:
-            problems.append("duplicate_names must be allow or reject")
-        if self.display_head < 0 or self.display_tail < 0:
-            problems.append("display_head and display_tail must be >= 0")
-        if self.quota_bytes is not None and self.quota_bytes < 1:
-            problems.append("quota_bytes must be >= 1")
-        if self.latency_ms < 0:
-            problems.append("latency_ms must be >= 0")
-        rates = (self.fail_rate, self.fail_after_rate, self.fail_echo_rate)
-        if not all(0.0 <= rate <= 1.0 for rate in rates):
-            problems.append("fail_rate, fail_after_rate and fail_echo_rate must be within 0..1")
-        if self.rate_limit is not None and self.rate_limit <= 0:
-            problems.append("rate_limit must be > 0")
-        if not math.isfinite(self.clock_offset_s):
-            problems.append("clock_offset_s must be a finite number of seconds")
-        if any(not key for key in self.api_keys):
-            problems.append("api_keys must not contain an empty key")
+        problems = [message for broken, message in _RULES if broken(self)]
         if problems:
             raise UsageError("invalid emulator settings: " + "; ".join(problems))
+
+
+# Each rule: whether a configuration breaks it, and the words for it. All broken ones are named at once,
+# in this order.
+_RULES: tuple[tuple[Callable[[EmulatorConfig], bool], str], ...] = (
+    (lambda c: not 0 <= c.port <= 65535, "port must be 0..65535"),
+    (lambda c: c.patch_null not in PATCH_NULL_CHOICES, "patch_null must be clear or ignore"),
+    (
+        lambda c: c.list_style not in LIST_STYLE_CHOICES,
+        f"list_style must be one of {', '.join(LIST_STYLE_CHOICES)}",
+    ),
+    (
+        lambda c: c.max_limit < 1 or (c.default_limit is not None and c.default_limit < 1),
+        "default_limit and max_limit must be >= 1",
+    ),
+    # Said only when both are >= 1, so one bad number gets one complaint.
+    (
+        lambda c: c.max_limit >= 1 and c.default_limit is not None and c.default_limit > c.max_limit,
+        "default_limit must not exceed max_limit",
+    ),
+    (
+        lambda c: c.cap is not None and (c.cap < 1 or c.list_style in ("paged", "cursor")),
+        "cap must be >= 1, with the offset, envelope or array list style",
+    ),
+    (lambda c: c.duplicate_names not in DUPLICATE_NAMES_CHOICES, "duplicate_names must be allow or reject"),
+    (lambda c: c.display_head < 0 or c.display_tail < 0, "display_head and display_tail must be >= 0"),
+    (lambda c: c.quota_bytes is not None and c.quota_bytes < 1, "quota_bytes must be >= 1"),
+    (lambda c: c.latency_ms < 0, "latency_ms must be >= 0"),
+    (
+        lambda c: not all(0.0 <= rate <= 1.0 for rate in (c.fail_rate, c.fail_after_rate, c.fail_echo_rate)),
+        "fail_rate, fail_after_rate and fail_echo_rate must be within 0..1",
+    ),
+    (lambda c: c.rate_limit is not None and c.rate_limit <= 0, "rate_limit must be > 0"),
+    (lambda c: not math.isfinite(c.clock_offset_s), "clock_offset_s must be a finite number of seconds"),
+    (lambda c: any(not key for key in c.api_keys), "api_keys must not contain an empty key"),
+)
