@@ -9,6 +9,7 @@ from operator import itemgetter
 from types import MappingProxyType
 
 from reconciler import diff, matching, prune
+from reconciler.changes import PHASE_CREATE, PHASE_DELETE, PHASE_NOOP, create_of, update_of
 from reconciler.drift import (
     ValueVerdict,
     display_consistent,
@@ -34,14 +35,6 @@ from reconciler.models import (
     StateEntry,
     Verdict,
 )
-
-# Execution phases: deletes free quota and names; clearing a default or renaming frees a slot or a
-# name; then the remaining updates; creates last, when names and quota are free.
-PHASE_DELETE = 0
-PHASE_FREE = 1
-PHASE_UPDATE = 2
-PHASE_CREATE = 3
-PHASE_NOOP = 9
 
 Fingerprint = Callable[[SecretValue], str]
 
@@ -274,7 +267,7 @@ def _held_create(
     Its answer was lost, and the name is not in the account yet. Within PENDING_CREATE_HOLD_S of
     sending it, sending it again could make a duplicate: refused (left out of a drift report).
     """
-    create = _create(want)
+    create = create_of(want)
     pending = state.pending.get(want.secret_name)
     if pending is None:
         return create
@@ -370,25 +363,6 @@ def _recovered(want: DesiredSecret, remote: RemoteSecret, state: StateView) -> b
     return display_consistent(want.value, remote.display) is not False
 
 
-def _create(want: DesiredSecret) -> Change:
-    patch: dict[str, PatchValue] = {"secret_name": want.secret_name}
-    if want.value is not None:
-        patch["secret_value"] = want.value
-    fields = [FieldChange("secret_name", None, want.secret_name)]
-    for name, value in diff.desired_essence(want).items():
-        if name != "secret_name" and value is not None:
-            patch[name] = value
-            fields.append(FieldChange(name, None, value))
-    fields.append(FieldChange("secret_value", None, None, sensitive=True))
-    return Change(
-        action=Action.CREATE,
-        secret_name=want.secret_name,
-        fields=tuple(fields),
-        patch=MappingProxyType(patch),
-        phase=PHASE_CREATE,
-    )
-
-
 def _update(
     want: DesiredSecret,
     remote: RemoteSecret,
@@ -435,22 +409,29 @@ def _update(
             rows = (value_row,) if verdict.verdict is Verdict.REMOTE_VALUE_CHANGED else ()
             drift.append(DriftItem(want.secret_name, remote.secret_id, verdict.verdict, verdict.reason, rows))
     if by_hand and found:
-        field_edits = [f for f in found if not f.sensitive]
-        if field_edits:
-            drift.append(
-                DriftItem(
-                    want.secret_name,
-                    remote.secret_id,
-                    Verdict.FIELDS_CHANGED,
-                    "fields edited outside reconciler: " + ", ".join(f.field for f in field_edits),
-                    tuple(field_edits),
-                )
-            )
+        drift.extend(_fields_edited(want, remote, found))
 
     if not patch:
         noop = Change(Action.NOOP, want.secret_name, remote.secret_id, remote=remote, phase=PHASE_NOOP)
         return _Matched(noop, drift, found, verdict)
-    return _Matched(_changed(want, remote, previous, fields, patch, reasons), drift, found, verdict)
+    return _Matched(update_of(want, remote, previous, fields, patch, reasons), drift, found, verdict)
+
+
+def _fields_edited(want: DesiredSecret, remote: RemoteSecret, found: list[FieldChange]) -> list[DriftItem]:
+    """The finding about fields that differ and were written since our last apply."""
+    edits = tuple(f for f in found if not f.sensitive)
+    if not edits:
+        return []
+    names = ", ".join(f.field for f in edits)
+    return [
+        DriftItem(
+            want.secret_name,
+            remote.secret_id,
+            Verdict.FIELDS_CHANGED,
+            f"fields edited outside reconciler: {names}",
+            edits,
+        )
+    ]
 
 
 def _fields_reason(found: list[FieldChange], *, by_hand: bool) -> str:
@@ -459,34 +440,6 @@ def _fields_reason(found: list[FieldChange], *, by_hand: bool) -> str:
     if by_hand:
         return f"{names}: edited outside reconciler since the last apply; set back to the file's"
     return f"{names}: the account differs from the file"
-
-
-def _changed(
-    want: DesiredSecret,
-    remote: RemoteSecret,
-    previous: str | None,
-    fields: list[FieldChange],
-    patch: dict[str, PatchValue],
-    reasons: list[str],
-) -> Change:
-    """The update or rename of a matched secret whose patch is not empty."""
-    if previous is not None:
-        action, phase = Action.RENAME, PHASE_FREE
-        reasons.insert(0, f"renamed from {previous!r} (previous_names); the secret_id is kept")
-    else:
-        action = Action.UPDATE
-        phase = PHASE_FREE if patch.get("is_default_for_tool") is False else PHASE_UPDATE
-    return Change(
-        action=action,
-        secret_name=want.secret_name,
-        secret_id=remote.secret_id,
-        fields=tuple(fields),
-        patch=MappingProxyType(patch),
-        reasons=tuple(reasons),
-        remote=remote,
-        phase=phase,
-        previous_name=previous,
-    )
 
 
 def _record_state_drift(state: StateView, by_id: Mapping[str, RemoteSecret], drift: list[DriftItem]) -> None:

@@ -1,5 +1,4 @@
-"""Around every /api/ request: auth, latency, rate limits, injected faults and the request log, and
-the state of one emulator instance they share with the app's routes."""
+"""Around every /api/ request: auth, latency, rate limits, faults and the request log; the shared state."""
 
 from __future__ import annotations
 
