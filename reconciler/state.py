@@ -1,9 +1,8 @@
 """The state file: keyed fingerprints and watermarks per secret_id, the account it belongs to, the
-journal of pending creates, and atomic writes (the apply lock is in state_lock)."""
+journal of pending creates, and atomic writes (the apply lock is in state_lock, the key in state_keys)."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -16,101 +15,32 @@ from typing import Any
 from reconciler.endpoint import canonical, shown
 from reconciler.errors import StateError
 from reconciler.fsutil import atomic_write
-from reconciler.models import FieldValue, PendingCreate, RemoteSecret, SecretValue, StateEntry
+from reconciler.models import PendingCreate, RemoteSecret, SecretValue, StateEntry
+from reconciler.state_keys import (
+    STATE_KEY_ENV,
+    Account,
+    StateKey,
+    bind,
+    fields_digest,
+    state_key,
+    tag_matches,
+    user_digest,
+    user_tag,
+)
 from reconciler.state_lock import lock, temp_prefix
 
-__all__ = ["lock"]  # the apply lock, kept beside the state it guards
+# The apply lock, and the key with the account binding it signs, kept beside the state they serve.
+__all__ = ["STATE_KEY_ENV", "Account", "StateKey", "bind", "fields_digest", "lock", "state_key"]
 
 # Version 2 adds the account binding, the journal of pending creates and each value's write time;
 # version 1 files are read as they are and written as version 2 on their next save.
 FORMAT_VERSION = 2
 _READABLE = (1, 2)
-STATE_KEY_ENV = "RECONCILER_STATE_KEY"
 _ENTRY_FIELDS = frozenset(StateEntry.__dataclass_fields__)
 # Keyed digests earlier versions wrote into each entry and never read: skipped on load.
 _LEGACY_ENTRY_FIELDS = frozenset({"display_digest", "fields_digest"})
 _ACCOUNT_FIELDS = frozenset({"api_url", "user", "api_key"})
 _PENDING_FIELDS = frozenset(PendingCreate.__dataclass_fields__) - {"secret_name"}
-
-
-@dataclass(frozen=True)
-class StateKey:
-    """The HMAC key for fingerprints, where it came from, and a public id that names it."""
-
-    secret: bytes = field(repr=False)
-    source: str
-
-    @property
-    def key_id(self) -> str:
-        return hmac.new(self.secret, b"reconciler key id v1", hashlib.sha256).hexdigest()[:16]
-
-    def digest(self, text: str) -> str:
-        # surrogatepass: a value holding undecodable bytes from the environment still fingerprints.
-        return hmac.new(self.secret, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
-
-    def fingerprint(self, value: SecretValue) -> str:
-        return self.digest("value:" + value.reveal())
-
-
-def state_key(environ: Mapping[str, str], api_key: str) -> StateKey:
-    """RECONCILER_STATE_KEY when set; otherwise a key derived from the API key.
-
-    The derived key needs no extra secret in CI, and a leaked state file alone cannot be used to
-    guess values. Rotating the API key changes it: the state is then kept for the same account (told
-    by its user_id, see `check_account`), but its value fingerprints cannot be read any more.
-    """
-    explicit = environ.get(STATE_KEY_ENV, "")
-    if explicit:
-        return StateKey(explicit.encode(), STATE_KEY_ENV)
-    derived = hmac.new(api_key.encode(), b"reconciler state key v1", hashlib.sha256).digest()
-    return StateKey(derived, "derived from the API key")
-
-
-def fields_digest(key: StateKey, fields: Mapping[str, FieldValue]) -> str:
-    return key.digest("fields:" + json.dumps(dict(fields), sort_keys=True))
-
-
-@dataclass(frozen=True)
-class Account:
-    """Which account a state belongs to: the canonical API URL, and keyed digests of the account's
-    user_id (empty while no secret has shown it) and of the API key that last wrote the state.
-
-    `user_tag` ("salt:digest") tells the account by its user_id without the state key, so a state
-    written under a key that is gone (a rotated API key) can still be matched to its account.
-    """
-
-    api_url: str
-    user: str
-    api_key: str
-    user_tag: str = ""
-
-
-def user_digest(key: StateKey, user_id: str) -> str:
-    return key.digest("user_id:" + user_id)
-
-
-def _user_tag(salt: str, user_id: str) -> str:
-    return salt + ":" + hmac.new(salt.encode(), b"user_id:" + user_id.encode(), hashlib.sha256).hexdigest()
-
-
-def _tag_matches(tag: str, user_id: str) -> bool:
-    salt, _, _digest = tag.partition(":")
-    return bool(salt) and hmac.compare_digest(_user_tag(salt, user_id), tag)
-
-
-def bind(
-    key: StateKey, api_url: str, api_key: str, user_ids: Iterable[str], previous: Account | None = None
-) -> Account:
-    """The binding to record for this run; an account that shows no user_id keeps the one known."""
-    users = sorted({u for u in user_ids if u})
-    same_url = previous is not None and previous.api_url == canonical(api_url)
-    known = previous if same_url else None
-    if users:
-        salt = known.user_tag.partition(":")[0] if known is not None and known.user_tag else ""
-        user, tag = user_digest(key, users[0]), _user_tag(salt or secrets.token_hex(16), users[0])
-    else:
-        user, tag = (known.user, known.user_tag) if known is not None else ("", "")
-    return Account(canonical(api_url), user, key.digest("api_key:" + api_key), tag)
 
 
 def check_account(state: State, api_url: str, api_key: str, remote: Iterable[RemoteSecret]) -> None:
@@ -158,7 +88,7 @@ def _check_rekeyed(state: State, bound: Account, users: set[str]) -> None:
         # Without the account's user_id (an empty account, or a state from before the tag) the
         # account cannot be told, and a wrong match would report every secret deleted by hand.
         raise StateError(state.rekeyed)
-    if not any(_tag_matches(bound.user_tag, u) for u in users):
+    if not any(tag_matches(bound.user_tag, u) for u in users):
         raise StateError(
             f"{state.path}: the state belongs to another io.net account than the one this API key "
             "opens (and was written under another state key); use that account's key, or this "
@@ -463,7 +393,7 @@ class Journal:
         if user_id and self._account is not None and not self._account.user:
             salt = secrets.token_hex(16)
             self.bind(
-                replace(self._account, user=user_digest(self.key, user_id), user_tag=_user_tag(salt, user_id))
+                replace(self._account, user=user_digest(self.key, user_id), user_tag=user_tag(salt, user_id))
             )
 
     @property
