@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from reconciler import listing
+from reconciler import listing, listing_run
 from reconciler.answers import SAFE_ID, Answer, parse_secret, read_answer, refused_params
 from reconciler.endpoint import AUTH_HEADERS, DEFAULT_API_URL, LOCAL, canonical, shown
 from reconciler.errors import (
@@ -216,7 +216,7 @@ class Client:
         """Every secret of the account, proven whole (see `listing`): a plan made from part of it would
         create again what it missed. An unprovable listing is an IncompleteListingError, unless the
         configuration assumes it whole. `once`: pages are read once, which proves nothing missing."""
-        return await listing.read_account(
+        return await listing_run.read_account(
             self._list_answer,
             self.find,
             list_url=self._base_url.rstrip("/") + SECRETS_PATH,

@@ -5,12 +5,10 @@ The rules, and where they refuse wrongly, are in the README ("How the listing is
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from reconciler.answers import Answer
@@ -35,7 +33,6 @@ ATTEMPTS = 3
 # A server that keeps answering new secrets is cut off after this many requests in one reading.
 MAX_REQUESTS = 1_000
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -449,76 +446,3 @@ def _origin(url: str) -> tuple[str, str, int | None]:
         return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
     except ValueError:  # a port out of range
         return scheme, "", -1
-
-
-Fetch = Callable[[Query], Awaitable[Answer]]
-ReadById = Callable[[str], Awaitable[RemoteSecret | None]]
-
-
-async def read_account(
-    fetch: Fetch,
-    read_by_id: ReadById,
-    *,
-    list_url: str,
-    batch: int = 4,
-    known_ids: Iterable[str] = (),
-    assume_complete: bool = False,
-    once: bool = False,
-) -> Listing:
-    """Every secret of the account, proven whole; or, with `assume_complete`, what could be read.
-
-    `fetch` asks one list question, `read_by_id` reads one secret (None when it does not exist);
-    `known_ids` are the secrets the state knows: one that exists but is not listed disproves the listing.
-    `once`: pages are read once (see Reader).
-    """
-    reader = Reader(list_url, batch, once=once)
-    try:
-        step: list[Query] | Listing = reader.start()
-        while not isinstance(step, Listing):
-            step = reader.feed(await gather([fetch(query) for query in step]))
-        listing = step
-        missing = sorted(set(known_ids) - {s.secret_id for s in listing.secrets})
-        found, read = await _existing(read_by_id, missing, batch, stop_at_first=not assume_complete)
-        if found:
-            exist = "exists but was" if len(found) == 1 else "exist but were"
-            reason = f"{plural(len(found), 'secret')} that the state knows {exist} not listed"
-            raise Unprovable(
-                f"{reason} (for example {found[0].secret_id})",
-                listing.secrets + tuple(found),
-                listing.dialect,
-                listing.requests + read,
-            )
-    except Unprovable as unproven:
-        if not assume_complete:
-            raise unproven.error() from None
-        log.warning("%s; going on because %s was given", unproven.seen_text(), FLAG)
-        proof = f"not proven, assumed ({FLAG}): {unproven.reason}"
-        listing = Listing(unproven.seen, unproven.dialect, proof, unproven.requests, assumed=True)
-    log.info("listed %s", listing.describe())
-    return listing
-
-
-async def _existing(
-    read_by_id: ReadById, ids: Sequence[str], batch: int, *, stop_at_first: bool
-) -> tuple[list[RemoteSecret], int]:
-    """Those of `ids` that exist, and how many were read."""
-    found: list[RemoteSecret] = []
-    start = 0
-    while start < len(ids) and not (found and stop_at_first):
-        read = await gather([read_by_id(i) for i in ids[start : start + batch]])
-        found.extend(s for s in read if s is not None)
-        start += batch
-    return found, min(start, len(ids))
-
-
-async def gather(work: Sequence[Awaitable[T]]) -> list[T]:
-    """Every result in order; the first failure is the answer (not an exception group), the rest are
-    cancelled."""
-    tasks = [asyncio.ensure_future(w) for w in work]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
