@@ -69,6 +69,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check reconciler tests bench tools
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/pylint reconciler
+	$(BIN)/python tools/check_rooms.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
