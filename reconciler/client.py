@@ -10,7 +10,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -19,7 +19,7 @@ import httpx
 
 from reconciler import listing, listing_run
 from reconciler.answers import SAFE_ID, Answer, parse_secret, read_answer, refused_params
-from reconciler.endpoint import AUTH_HEADERS, DEFAULT_API_URL, LOCAL, canonical, shown
+from reconciler.endpoint import DEFAULT_API_URL, LOCAL, canonical, shown
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -45,6 +45,45 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 Sleep = Callable[[float], Awaitable[None]]
 # An ASGI application, as httpx.ASGITransport takes it.
 ASGIApp = Callable[..., Any]
+Transport = httpx.AsyncBaseTransport
+
+
+class KeyAuth(httpx.Auth):
+    """An auth scheme: sends the API key on each request; `shown` names the header, never the key."""
+
+    shown: str
+
+
+class HeaderAuth(KeyAuth):
+    """The API key in one header, after a fixed prefix."""
+
+    def __init__(self, header: str, prefix: str, key: str) -> None:
+        self.header = header
+        self.shown = f"{header}: {prefix}".strip() if prefix else header
+        self._value = prefix + key
+
+    def __repr__(self) -> str:
+        return f"HeaderAuth({self.shown!r})"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers[self.header] = self._value
+        yield request
+
+
+# How the API key is sent, by the name --auth-header takes (endpoint.AUTH_HEADERS lists the names
+# without loading httpx; tests hold the two together). A new scheme is one line here and one there.
+AUTH_SCHEMES: Mapping[str, Callable[[str], KeyAuth]] = {
+    "bearer": functools.partial(HeaderAuth, "Authorization", "Bearer "),
+    "x-api-key": functools.partial(HeaderAuth, "x-api-key", ""),
+}
+
+
+def auth_for(scheme: str, key: str) -> KeyAuth:
+    """The httpx.Auth that sends `key` as `scheme` says; an unknown scheme is a usage error."""
+    make = AUTH_SCHEMES.get(scheme)
+    if make is None:
+        raise UsageError(f"--auth-header must be one of {', '.join(AUTH_SCHEMES)}")
+    return make(key)
 
 
 @dataclass(frozen=True)
@@ -145,27 +184,12 @@ class Client:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._slots = asyncio.Semaphore(max(1, config.concurrency))
-        base_url = canonical(config.api_url)
         if app is not None:
             transport = httpx.ASGITransport(app=app)
-        if base_url == LOCAL:
-            if transport is None:
-                raise UsageError("--api-url local: no embedded emulator was given to talk to")
-            base_url = "http://local"
-            key = config.api_key or "local"
-        else:
-            key = config.api_key
-        if not key:
-            raise AuthError(
-                "no io.net API key: set IOINTELLIGENCE_API_KEY (or IO_API_KEY), "
-                "or use --api-url local for the embedded emulator"
-            )
+        base_url, key = _base_url_and_key(config, in_process=transport is not None)
+        self._auth = auth_for(config.auth_header, key)
         # Server texts we print never repeat the key or a display, as they never repeat a value.
         self.redactor = Redactor([key, *(d for d in displays if d)])
-        if config.auth_header not in AUTH_HEADERS:
-            raise UsageError(f"--auth-header must be one of {', '.join(AUTH_HEADERS)}")
-        headers = {"authorization": f"Bearer {key}"} if config.auth_header == "bearer" else {"x-api-key": key}
-        headers["user-agent"] = "reconciler"
         # Plain http (loopback only, checked above) uses no TLS: skip loading the CA bundle, a tenth
         # of a second of every run. https always verifies, with one context for every connection.
         verify: ssl.SSLContext | bool = False
@@ -174,7 +198,8 @@ class Client:
         self._connect = functools.partial(
             httpx.AsyncClient,
             base_url=base_url,
-            headers=headers,
+            auth=self._auth,
+            headers={"user-agent": "reconciler"},
             timeout=config.timeout,
             follow_redirects=False,
             verify=verify,
@@ -242,7 +267,7 @@ class Client:
             body = _body_of(response)
             refused = refused_params(body) & listing.PAGING_PARAMS
             if not refused:
-                raise _status_error(response, what, self.redactor.detail(body), self.config)
+                raise _status_error(response, what, self.redactor.detail(body), self._auth.shown)
             return Answer(refused=refused)
         return read_answer(self._decode(response, what, _CHECK_URL))
 
@@ -371,19 +396,12 @@ class Client:
         while True:
             delay_hint: float | None = None
             try:
-                async with self._slots:
-                    http = self._slot_client()
-                    try:
-                        response = await self._exchange(http, method, path, content, params, headers, what)
-                    finally:
-                        if http is not self._shared:
-                            # Most recently used first: its connection is the likeliest to be open.
-                            self._idle.append(http)
+                response = await self._attempt(method, path, content, params, headers, what)
             except (httpx.TimeoutException, TimeoutError) as exc:
                 reason = f"{what}: no answer within {self.config.timeout:g}s"
                 error: ApiError = TransportError(
-                    f"{what}: no answer within {self.config.timeout:g}s "
-                    f"(after {attempt + 1} attempt{'s' if attempt else ''}); try again or raise --timeout"
+                    f"{reason} (after {attempt + 1} attempt{'s' if attempt else ''}); "
+                    "try again or raise --timeout"
                 )
                 error.__cause__ = exc
             except httpx.HTTPError as exc:
@@ -394,30 +412,42 @@ class Client:
                 )
                 error.__cause__ = exc
             else:
-                log.debug(
-                    "%s %s keys=%s -> %s",
-                    method,
-                    path,
-                    sorted(body) if body else [],
-                    response.status_code,
-                )
-                if response.status_code < 300 or response.status_code in passthrough:
+                log.debug("%s %s keys=%s -> %s", method, path, sorted(body or ()), response.status_code)
+                status = response.status_code
+                if status < 300 or status in passthrough:
                     return response
-                if response.status_code == 404 and gone_after_retry and attempt > 0:
+                if status == 404 and gone_after_retry and attempt > 0:
                     log.info("%s: already gone after an earlier attempt that failed", what)
                     return response
                 detail = self.redactor.detail(_body_of(response), secrets)
-                error = _status_error(response, what, detail, self.config, attempt + 1)
-                said = f" (server said: {detail})" if detail else ""
-                reason = f"{what}: HTTP {response.status_code}{said}"
+                error = _status_error(response, what, detail, self._auth.shown, attempt + 1)
+                reason = f"{what}: HTTP {status}" + (f" (server said: {detail})" if detail else "")
                 delay_hint = _retry_after(response)
-                if response.status_code not in RETRY_STATUSES:
+                if status not in RETRY_STATUSES:
                     raise error
-            retryable = retry or isinstance(error, RateLimitedError)
             attempt += 1
-            if not retryable or attempt > self.config.max_retries:
+            if not (retry or isinstance(error, RateLimitedError)) or attempt > self.config.max_retries:
                 raise error
             await self._backoff(attempt, delay_hint, reason)
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        params: Mapping[str, int | str] | None,
+        headers: Mapping[str, str] | None,
+        what: str,
+    ) -> httpx.Response:
+        """One exchange over a request slot's client, given back to the idle ones afterwards."""
+        async with self._slots:
+            http = self._slot_client()
+            try:
+                return await self._exchange(http, method, path, content, params, headers, what)
+            finally:
+                if http is not self._shared:
+                    # Most recently used first: its connection is the likeliest to be open.
+                    self._idle.append(http)
 
     async def _exchange(
         self,
@@ -467,6 +497,23 @@ class Client:
         await self._sleep(delay)
 
 
+def _base_url_and_key(config: ClientConfig, *, in_process: bool) -> tuple[str, str]:
+    """Where requests go and the key they carry; `--api-url local` needs an in-process app."""
+    base_url = canonical(config.api_url)
+    key = config.api_key
+    if base_url == LOCAL:
+        if not in_process:
+            raise UsageError("--api-url local: no embedded emulator was given to talk to")
+        base_url = "http://local"
+        key = key or "local"
+    if not key:
+        raise AuthError(
+            "no io.net API key: set IOINTELLIGENCE_API_KEY (or IO_API_KEY), "
+            "or use --api-url local for the embedded emulator"
+        )
+    return base_url, key
+
+
 def _secret_path(secret_id: str) -> str:
     if not SAFE_ID.fullmatch(secret_id):
         raise ApiError(f"{secret_id[:80]!r} is not a secret id (a UUID is expected); nothing was sent")
@@ -508,18 +555,16 @@ _CHECK_URL = (
 )
 
 
-def _status_error(
-    response: httpx.Response, what: str, detail: str, config: ClientConfig, attempts: int = 1
-) -> ApiError:
-    """The error for a failed answer; `detail` is the server's explanation, already made safe."""
+def _status_error(response: httpx.Response, what: str, detail: str, auth: str, attempts: int = 1) -> ApiError:
+    """The error for a failed answer; `detail` is the server's explanation, already made safe, and
+    `auth` names the header the key was sent in."""
     tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
     status = response.status_code
     said = f" (server said: {detail})" if detail else ""
     if status in (401, 403):
-        header = "Authorization: Bearer" if config.auth_header == "bearer" else "x-api-key"
         return AuthError(
             f"{what}: HTTP {status}: the API key was refused{said}; check IOINTELLIGENCE_API_KEY "
-            f"and the header it is sent in (now {header}; see --auth-header)",
+            f"and the header it is sent in (now {auth}; see --auth-header)",
             status,
         )
     if status == 404:
