@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -33,55 +32,6 @@ def remember(ctx: click.Context, name: str, value: Any) -> None:
     if current.verbose and current.quiet:
         raise click.UsageError("-v and -q cannot be used together", ctx)
     ctx.meta[_META_KEY] = current
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def stack(*options: Callable[[F], F]) -> Callable[[F], F]:
-    """One decorator applying `options` so that --help lists them in the order given."""
-
-    def apply(func: F) -> F:
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return apply
-
-
-def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    # The output switches are read through `output()`, not passed to every command function.
-    assert param.name is not None
-    remember(ctx, param.name, value)
-    return value
-
-
-output_options = stack(
-    click.option(
-        "-v",
-        "--verbose",
-        count=True,
-        expose_value=False,
-        callback=_remember,
-        help="More detail on stderr: the API URL, the state file, every retry and its reason (never values).",
-    ),
-    click.option(
-        "-q",
-        "--quiet",
-        is_flag=True,
-        expose_value=False,
-        callback=_remember,
-        help="Only errors on stderr; stdout keeps its payload.",
-    ),
-    click.option(
-        "--no-color",
-        is_flag=True,
-        expose_value=False,
-        callback=_remember,
-        help="No colour (also when NO_COLOR is set or stdout is not a terminal).",
-    ),
-)
-"""-v/-q/--no-color: every command takes them."""
 
 
 def output() -> Output:

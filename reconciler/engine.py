@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler import desired as desired_file
-from reconciler import importer, planfile
+from reconciler import importer, planfile, recording
 from reconciler import state as state_file
 from reconciler.apply import Progress, execute
-from reconciler.client import Client, ClientConfig
+from reconciler.client import ASGIApp, Client, ClientConfig, Sleep, Transport
 from reconciler.desired.append import append_secrets
-from reconciler.diff import desired_essence
 from reconciler.drift import display_consistent
 from reconciler.endpoint import LOCAL, canonical
 from reconciler.errors import PlanError, ReconcilerError, StateError, UsageError
@@ -25,11 +25,8 @@ from reconciler.models import (
     Change,
     DesiredSecret,
     DesiredState,
-    PendingCreate,
     Plan,
     RemoteSecret,
-    SecretValue,
-    Status,
     Verdict,
     WorkflowNote,
 )
@@ -51,10 +48,35 @@ class PlanResult:
     assume_complete_listing: bool = False
 
 
+@dataclass(frozen=True)
+class Channel:
+    """How the client reaches the account when not over the network at the configured URL: an ASGI app
+    served in-process, or (in tests) a transport in front of one and a sleep that does not wait."""
+
+    app: ASGIApp | None = None
+    transport: Transport | None = None
+    sleep: Sleep = asyncio.sleep
+
+
+def local_channel(settings: Settings) -> Channel | None:
+    """`--api-url local`: the embedded emulator, served in-process from the state directory."""
+    if canonical(settings.api_url) != LOCAL:
+        return None
+    from reconciler.emulator.app import create_app
+    from reconciler.emulator.config import EmulatorConfig
+
+    settings.local_db.parent.mkdir(parents=True, exist_ok=True)
+    return Channel(app=create_app(EmulatorConfig(db_path=str(settings.local_db))))
+
+
 def connect(
-    settings: Settings, state_ids: frozenset[str] = frozenset(), *, displays: Iterable[str | None] = ()
+    settings: Settings,
+    state_ids: frozenset[str] = frozenset(),
+    *,
+    displays: Iterable[str | None] = (),
+    channel: Channel | None = None,
 ) -> Client:
-    """A client for the configured account; `--api-url local` serves the emulator in-process.
+    """A client for the configured account, over `channel` when one is given.
 
     `state_ids`: the secrets the state knows; every listing must hold those that exist.
     `displays`: those this run has already listed, never to be repeated by an error message.
@@ -67,14 +89,15 @@ def connect(
         concurrency=settings.concurrency,
         assume_complete_listing=settings.assume_complete_listing,
     )
-    if canonical(settings.api_url) != LOCAL:
-        return Client(config, displays=displays, state_ids=state_ids)
-    from reconciler.emulator.app import create_app
-    from reconciler.emulator.config import EmulatorConfig
-
-    settings.local_db.parent.mkdir(parents=True, exist_ok=True)
-    app = create_app(EmulatorConfig(db_path=str(settings.local_db)))
-    return Client(config, app=app, displays=displays, state_ids=state_ids)
+    via = channel or local_channel(settings) or Channel()
+    return Client(
+        config,
+        app=via.app,
+        transport=via.transport,
+        sleep=via.sleep,
+        displays=displays,
+        state_ids=state_ids,
+    )
 
 
 def state_key(settings: Settings) -> state_file.StateKey:
@@ -87,10 +110,6 @@ def _api_key(settings: Settings) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _timestamp() -> str:
-    return _now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def known_ids(settings: Settings, current: state_file.State | None) -> frozenset[str]:
@@ -112,13 +131,17 @@ def with_listing(plan: Plan, listing: Listing) -> Plan:
     return replace(plan, listing=listing.note(), warnings=warnings)
 
 
-async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> PlanResult:
-    """Load the file and list the account at once (parsing overlaps the network), then plan."""
+async def make_plan(
+    settings: Settings, path: Path, options: PlanOptions, *, channel: Channel | None = None
+) -> PlanResult:
+    """Load the file and list the account at once (parsing overlaps the network), then plan.
+
+    The plan is judged at `options.now` when it is given (tests), else at the time of the run."""
     key = state_key(settings)
     # Read under another key, the state is kept for its own account only: check_account below.
     current = None if settings.ignore_state else state_file.load(settings.state_path, key, rekey=True)
     ids = known_ids(settings, current)
-    async with connect(settings, ids) as client:
+    async with connect(settings, ids, channel=channel) as client:
         loading = asyncio.create_task(asyncio.to_thread(desired_file.load, path, environ=settings.environ))
         reading = asyncio.create_task(client.list_secrets())
         done = await asyncio.gather(loading, reading, return_exceptions=True)
@@ -129,7 +152,7 @@ async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> Pla
     if isinstance(listing, BaseException):
         raise listing
     remote = listing.secrets
-    options = replace(options, now=_now())
+    options = replace(options, now=options.now or _now())
     if current is not None:
         state_file.check_account(current, settings.api_url, _api_key(settings), remote)
         absent = f"no state file at {settings.state_path}" if current.missing else ""
@@ -146,7 +169,9 @@ async def make_plan(settings: Settings, path: Path, options: PlanOptions) -> Pla
     return PlanResult(wanted, remote, current, plan, ids, settings.assume_complete_listing)
 
 
-async def make_drift(settings: Settings, path: Path, *, require_state: bool = False) -> PlanResult:
+async def make_drift(
+    settings: Settings, path: Path, *, require_state: bool = False, channel: Channel | None = None
+) -> PlanResult:
     """What changed outside reconciler. Deletes are what the file asks for, not drift, so prune (and
     the guards that refuse a large prune) play no part: a scheduled drift run never fails on them.
 
@@ -161,11 +186,16 @@ async def make_drift(settings: Settings, path: Path, *, require_state: bool = Fa
                 "tell who changed what, nor see a value rewritten with the same visible ends: restore it "
                 "(from the cache that keeps it), or run apply to write one"
             )
-    return await make_plan(settings, path, PlanOptions(prune=False, for_drift=True))
+    return await make_plan(settings, path, PlanOptions(prune=False, for_drift=True), channel=channel)
 
 
 async def import_secrets(
-    settings: Settings, path: Path, names: tuple[str, ...], *, dry_run: bool = False
+    settings: Settings,
+    path: Path,
+    names: tuple[str, ...],
+    *,
+    dry_run: bool = False,
+    channel: Channel | None = None,
 ) -> tuple[importer.Imported, str]:
     """Append the account's secrets that `path` does not manage yet; returns them and the new text."""
     managed: set[str] = set()
@@ -179,7 +209,7 @@ async def import_secrets(
     except StateError:
         # Import writes no state, so it needs none: an unreadable one only tells fewer secrets.
         ids = frozenset()
-    async with connect(settings, ids) as client:
+    async with connect(settings, ids, channel=channel) as client:
         remote = (await client.list_secrets()).secrets
     found = importer.select(remote, managed=managed, names=names)
     if not found.entries:
@@ -197,7 +227,9 @@ def workflow_notes(wanted: DesiredState) -> tuple[WorkflowNote, ...]:
     return tuple(WorkflowNote(str(f.severity), str(f)) for f in report.findings)
 
 
-async def make_saved_plan(settings: Settings, saved: planfile.SavedPlan) -> PlanResult:
+async def make_saved_plan(
+    settings: Settings, saved: planfile.SavedPlan, *, channel: Channel | None = None
+) -> PlanResult:
     """A saved plan (already `planfile.verify`-ed), checked against the file, the values and the account
     as they are now."""
     key = state_key(settings)
@@ -215,7 +247,7 @@ async def make_saved_plan(settings: Settings, saved: planfile.SavedPlan) -> Plan
     # The plan was reviewed with the listing it was made from: it is read under the same assumption.
     settings = replace(settings, assume_complete_listing=saved.assume_complete_listing)
     ids = known_ids(settings, current)
-    async with connect(settings, ids) as client:
+    async with connect(settings, ids, channel=channel) as client:
         listing = await client.list_secrets()
     remote = listing.secrets
     if current is not None:
@@ -289,6 +321,60 @@ def adoptable(result: PlanResult) -> dict[str, DesiredSecret]:
     return found
 
 
+@dataclass(frozen=True)
+class ApplyTarget:
+    """What `apply` was given: a desired-state file, or a plan saved by `plan --out` (and its file)."""
+
+    path: Path
+    saved: planfile.SavedPlan | None = None
+
+    @property
+    def desired_path(self) -> Path:
+        return self.saved.desired_path if self.saved is not None else self.path
+
+    @property
+    def plan_id(self) -> str | None:
+        return self.saved.plan_id if self.saved is not None else None
+
+
+def apply_target(path: Path) -> ApplyTarget:
+    """A saved plan is recognised by its content, whatever its name; anything else is a desired file."""
+    return ApplyTarget(path, planfile.detect(path))
+
+
+def check_target(settings: Settings, target: ApplyTarget) -> None:
+    """Before any request and any file operation: a forged or edited plan must not send the key."""
+    if target.saved is not None:
+        planfile.verify(target.saved, state_key(settings), settings.api_url)
+
+
+@contextmanager
+def apply_lock(settings: Settings, *, break_lock: bool = False) -> Iterator[None]:
+    """One apply at a time per state file, held from planning until the state is written."""
+    with state_file.lock(settings.state_path, break_lock=break_lock):
+        yield
+
+
+async def plan_apply(
+    settings: Settings,
+    target: ApplyTarget,
+    options: PlanOptions,
+    *,
+    adopt: bool = False,
+    channel: Channel | None = None,
+) -> PlanResult:
+    """The plan `apply` carries out: the saved one, checked against now, or a new one from the file.
+
+    With `adopt`, a plan that writes is refused here, before anything is shown or asked."""
+    if target.saved is not None:
+        result = await make_saved_plan(settings, target.saved, channel=channel)
+    else:
+        result = await make_plan(settings, target.path, options, channel=channel)
+    if adopt:
+        adoptable(result)
+    return result
+
+
 async def run_apply(
     settings: Settings,
     result: PlanResult,
@@ -297,158 +383,48 @@ async def run_apply(
     plan_id: str | None = None,
     progress: Progress | None = None,
     stop: asyncio.Event | None = None,
+    channel: Channel | None = None,
 ) -> ApplyReport:
     """Carry out the plan, recording every verified write in the state file as it goes."""
-    key = state_key(settings)
-    base = result.state
-    if base is None:
-        protected, forgotten = state_file.load_guards(settings.state_path)
-        base = state_file.State(settings.state_path, key, forgotten=forgotten, protected=protected)
-    journal = state_file.Journal(base)
-    journal.bind(
-        state_file.bind(
-            key, settings.api_url, _api_key(settings), (s.user_id for s in result.remote), base.account
-        )
-    )
+    journal = _open_journal(settings, result)
     wanted = {s.secret_name: s for s in result.desired.secrets}
     unverified = {d.secret_id for d in result.plan.drift if d.verdict is Verdict.REMOTE_WRITTEN}
     adopted = adoptable(result) if adopt else {}
-    _settle_pending(journal, result, wanted)
-
-    for item in result.plan.drift:
-        # Gone from the account: the state must stop claiming it; a re-create records the new id.
-        if item.verdict is Verdict.DELETED and item.secret_id is not None:
-            journal.drop(item.secret_id)
-    for change in result.plan.changes:
-        if change.secret_id is None:
-            continue
-        want = wanted.get(change.secret_name)
-        if want is not None:
-            # `protect` added to an unchanged entry is remembered before anything else happens.
-            journal.protect(change.secret_id, want.protect)
-        entry = journal.get(change.secret_id)
-        if entry is not None and change.remote is not None and entry.secret_name != change.remote.secret_name:
-            # A rename whose answer was lost: the account, not the state, knows the name.
-            journal.put(replace(entry, secret_name=change.remote.secret_name))
-        if change.action is Action.NOOP and change.secret_id in unverified:
-            journal.mark_unverified(change.secret_id)
-    planned = _remote_by_id(result.plan)
-    for secret_id, want in adopted.items():
-        _record(journal, want, planned[secret_id], want.value, secret_id in unverified)
-
-    def record(change: Change, after: RemoteSecret | None) -> None:
-        if change.action is Action.DELETE:
-            if change.secret_id is not None:
-                journal.drop(change.secret_id)
-            return
-        want = wanted.get(change.secret_name)
-        sent = change.patch.get("secret_value")
-        value = sent if isinstance(sent, SecretValue) else None
-        if after is None:
-            if change.action is Action.CREATE and want is not None and value is not None:
-                # Journaled before it is sent: if the answer is lost, the next run looks for it.
-                journal.pending_create(
-                    PendingCreate(
-                        change.secret_name,
-                        journal.key.fingerprint(value),
-                        state_file.fields_digest(journal.key, desired_essence(want)),
-                        _timestamp(),
-                    )
-                )
-            return
-        journal.saw_user(after.user_id)
-        if change.action is Action.CREATE:
-            journal.settle(change.secret_name)
-        if want is None:
-            return
-        sent_now = value is not None
-        if value is None and after.secret_id in adopted:
-            value = want.value
-        _record(journal, want, after, value, after.secret_id in unverified and value is None, sent=sent_now)
-
+    recording.settle_pending(journal, result.plan, result.remote, wanted)
+    recording.learn_from_plan(journal, result.plan, wanted, unverified)
+    recording.record_adopted(journal, result.plan, adopted, unverified)
     if plan_id is not None:
         journal.plan_applied(plan_id)
     journal.flush()
     settings = replace(settings, assume_complete_listing=result.assume_complete_listing)
     # The displays the plan's listing saw: no error text of this run may repeat them.
     displays = [s.display for s in result.remote]
-    async with connect(settings, result.known_ids, displays=displays) as client:
+    async with connect(settings, result.known_ids, displays=displays, channel=channel) as client:
         report = await execute(
             result.plan,
             client,
             concurrency=settings.concurrency,
-            recorder=record,
+            recorder=recording.recorder(journal, wanted, adopted, unverified),
             checkpoint=journal.flush,
             progress=progress,
             stop=stop,
             account_size=len(result.remote),
         )
-    for outcome in report.outcomes:
-        name = outcome.change.secret_name
-        if outcome.change.action is not Action.CREATE or outcome.status is Status.OK:
-            continue
-        if outcome.in_doubt:
-            journal.in_doubt(name, _timestamp())
-        elif outcome.status is Status.SKIPPED or outcome.secret_id is None:
-            # Never sent, or refused outright: it cannot land later, there is nothing to look for.
-            journal.settle(name)
+    recording.settle_creates(journal, report)
     journal.flush()
     if not adopt:
         return report
     return replace(report, adopted=tuple(sorted(want.secret_name for want in adopted.values())))
 
 
-def _remote_by_id(plan: Plan) -> dict[str, RemoteSecret]:
-    """The remote secret each change was planned against, by id (the first change naming it).
-
-    One look-up table: searching the changes for each adopted secret was quadratic, minutes of CPU
-    for `apply --adopt` on 50,000 secrets."""
-    found: dict[str, RemoteSecret] = {}
-    for change in plan.changes:
-        if change.secret_id is not None and change.remote is not None:
-            found.setdefault(change.secret_id, change.remote)
-    return found
-
-
-def _settle_pending(
-    journal: state_file.Journal, result: PlanResult, wanted: dict[str, DesiredSecret]
-) -> None:
-    """Pending creates the account now answers: our own lost creates (by plan.recovered) are recorded
-    without a write; a name that exists, or that the file no longer lists, has nothing left to find."""
-    planned = _remote_by_id(result.plan)
-    for secret_id in result.plan.recovered:
-        remote = planned[secret_id]
-        want = wanted[remote.secret_name]
-        _record(journal, want, remote, want.value, False)
-        entry = journal.get(secret_id)
-        if entry is not None:
-            # Our create wrote the value; a write since then leaves it unproven, as after any apply.
-            untouched = remote.updated_at == remote.created_at
-            written_at = remote.created_at if untouched else ""
-            journal.put(replace(entry, value_written_at=written_at, value_unverified=not untouched))
-    present = {s.secret_name for s in result.remote}
-    for name in list(journal.pending):
-        if name in present or name not in wanted:
-            journal.settle(name)
-
-
-def _record(
-    journal: state_file.Journal,
-    want: DesiredSecret,
-    after: RemoteSecret,
-    value: SecretValue | None,
-    unverified: bool,
-    *,
-    sent: bool = False,
-) -> None:
-    entry = state_file.entry_after_write(
-        journal.key,
-        journal.get(after.secret_id),
-        after,
-        value=value,
-        protect=want.protect,
-        unverified=unverified,
-        sent=sent,
-    )
-    if entry is not None:
-        journal.put(entry)
+def _open_journal(settings: Settings, result: PlanResult) -> state_file.Journal:
+    """The journal over the state the plan read (or a new one keeping the guards), bound to the account."""
+    key = state_key(settings)
+    base = result.state
+    if base is None:
+        protected, forgotten = state_file.load_guards(settings.state_path)
+        base = state_file.State(settings.state_path, key, forgotten=forgotten, protected=protected)
+    journal = state_file.Journal(base)
+    users = (s.user_id for s in result.remote)
+    journal.bind(state_file.bind(key, settings.api_url, _api_key(settings), users, base.account))
+    return journal

@@ -2,20 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
 from reconciler import console
-from reconciler.console import stack
 from reconciler.endpoint import AUTH_HEADERS
 from reconciler.render import FORMATS
 
-# -v/-q/--no-color: every command takes them. They are declared beside what they govern (console),
-# so the emulator's command can take them without importing the rest of the command layer.
-output_options = console.output_options
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def stack(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """One decorator applying `options` so that --help lists them in the order given."""
+
+    def apply(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    # The output switches are read through `console.output()`, not passed to every command function.
+    assert param.name is not None
+    console.remember(ctx, param.name, value)
+    return value
+
+
+output_options = stack(
+    click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_remember,
+        help="More detail on stderr: the API URL, the state file, every retry and its reason (never values).",
+    ),
+    click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember,
+        help="Only errors on stderr; stdout keeps its payload.",
+    ),
+    click.option(
+        "--no-color",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember,
+        help="No colour (also when NO_COLOR is set or stdout is not a terminal).",
+    ),
+)
+"""-v/-q/--no-color: every command takes them."""
 
 state_option = click.option(
     "--state",

@@ -55,7 +55,7 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_importing_the_command_loads_no_server_libraries() -> None:
     code = (
-        "import sys, reconciler.emulator.command; "
+        "import sys, reconciler.commands.emulator; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'fastapi', 'uvicorn', 'starlette', 'pydantic', 'httpx', 'sqlite3'}))"
     )

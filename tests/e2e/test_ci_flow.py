@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli import apply as apply_command
+from reconciler.commands.apply import command as apply_command
 from reconciler.options import PLANNING_FLAGS
 from tests.e2e.test_plan_apply import BASE, CANARIES, emu, reconciler, secrets_of, write
 from tests.e2e.test_saved_plan import writes_since

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import cli as cli_module
 from reconciler import engine
 from reconciler import settings as settings_module
+from reconciler.commands import apply as apply_command
 from reconciler.models import DesiredState, Plan
 from tests.support import cli
 
@@ -140,7 +140,7 @@ def test_apply_gives_the_signals_back_as_it_found_them(tmp_path: Path) -> None:
 
     async def go() -> None:
         before.update({sig: signal.getsignal(sig) for sig in pairs})  # asyncio's own Ctrl-C handling
-        await cli_module._apply_with_signals(resolved, result, False, None)
+        await apply_command._apply_with_signals(resolved, result, False, None)
         after.update({sig: signal.getsignal(sig) for sig in pairs})
 
     try:
