@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import functools
 import json
 import logging
 import random
 import ssl
-import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -19,13 +17,13 @@ import httpx
 
 from reconciler import listing, listing_run
 from reconciler.answers import SAFE_ID, Answer, parse_secret, read_answer, refused_params
+from reconciler.auth import auth_for
 from reconciler.endpoint import DEFAULT_API_URL, LOCAL, canonical, shown
 from reconciler.errors import (
     ApiError,
     AuthError,
     ConflictError,
     NotFoundError,
-    QuotaError,
     RateLimitedError,
     ServerError,
     TransportError,
@@ -35,6 +33,7 @@ from reconciler.errors import (
 from reconciler.listing import Listing, Query
 from reconciler.models import ANSWERED_FIELDS, PENDING_CREATE_HOLD_S, PatchValue, RemoteSecret, SecretValue
 from reconciler.redaction import Redactor
+from reconciler.statuses import CHECK_URL, retry_after, status_error
 
 log = logging.getLogger("reconciler.client")
 
@@ -46,44 +45,6 @@ Sleep = Callable[[float], Awaitable[None]]
 # An ASGI application, as httpx.ASGITransport takes it.
 ASGIApp = Callable[..., Any]
 Transport = httpx.AsyncBaseTransport
-
-
-class KeyAuth(httpx.Auth):
-    """An auth scheme: sends the API key on each request; `shown` names the header, never the key."""
-
-    shown: str
-
-
-class HeaderAuth(KeyAuth):
-    """The API key in one header, after a fixed prefix."""
-
-    def __init__(self, header: str, prefix: str, key: str) -> None:
-        self.header = header
-        self.shown = f"{header}: {prefix}".strip() if prefix else header
-        self._value = prefix + key
-
-    def __repr__(self) -> str:
-        return f"HeaderAuth({self.shown!r})"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers[self.header] = self._value
-        yield request
-
-
-# How the API key is sent, by the name --auth-header takes (endpoint.AUTH_HEADERS lists the names
-# without loading httpx; tests hold the two together). A new scheme is one line here and one there.
-AUTH_SCHEMES: Mapping[str, Callable[[str], KeyAuth]] = {
-    "bearer": functools.partial(HeaderAuth, "Authorization", "Bearer "),
-    "x-api-key": functools.partial(HeaderAuth, "x-api-key", ""),
-}
-
-
-def auth_for(scheme: str, key: str) -> KeyAuth:
-    """The httpx.Auth that sends `key` as `scheme` says; an unknown scheme is a usage error."""
-    make = AUTH_SCHEMES.get(scheme)
-    if make is None:
-        raise UsageError(f"--auth-header must be one of {', '.join(AUTH_SCHEMES)}")
-    return make(key)
 
 
 @dataclass(frozen=True)
@@ -126,21 +87,6 @@ def _sent_secrets(body: Mapping[str, PatchValue] | None) -> tuple[str, ...]:
     if not body:
         return ()
     return tuple(v.reveal() for v in body.values() if isinstance(v, SecretValue))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _body_of(response: httpx.Response) -> Any:
@@ -262,14 +208,14 @@ class Client:
             detail = self.redactor.detail(_body_of(response))
             said = f" (server said: {detail})" if detail else ""
             where = shown(self.config.api_url)
-            raise NotFoundError(f"{what}: HTTP 404{said}: no secrets list at {where}; {_CHECK_URL}", 404)
+            raise NotFoundError(f"{what}: HTTP 404{said}: no secrets list at {where}; {CHECK_URL}", 404)
         if response.status_code == 422:
             body = _body_of(response)
             refused = refused_params(body) & listing.PAGING_PARAMS
             if not refused:
-                raise _status_error(response, what, self.redactor.detail(body), self._auth.shown)
+                raise status_error(response.status_code, what, self.redactor.detail(body), self._auth.shown)
             return Answer(refused=refused)
-        return read_answer(self._decode(response, what, _CHECK_URL))
+        return read_answer(self._decode(response, what, CHECK_URL))
 
     async def get(self, secret_id: str) -> RemoteSecret:
         body = await self._json("GET", _secret_path(secret_id), what=f"reading secret {secret_id}")
@@ -420,9 +366,9 @@ class Client:
                     log.info("%s: already gone after an earlier attempt that failed", what)
                     return response
                 detail = self.redactor.detail(_body_of(response), secrets)
-                error = _status_error(response, what, detail, self._auth.shown, attempt + 1)
+                error = status_error(status, what, detail, self._auth.shown, attempt + 1)
                 reason = f"{what}: HTTP {status}" + (f" (server said: {detail})" if detail else "")
-                delay_hint = _retry_after(response)
+                delay_hint = retry_after(response.headers.get("retry-after"))
                 if status not in RETRY_STATUSES:
                     raise error
             attempt += 1
@@ -546,55 +492,3 @@ def _maybe_in_flight(error: ApiError) -> bool:
         return True
     cause = error.__cause__
     return isinstance(cause, httpx.ReadTimeout | httpx.WriteTimeout | TimeoutError)
-
-
-# A 404 or a web page where the secrets list should be: the URL, not a secret, is wrong.
-_CHECK_URL = (
-    "check --api-url: it should be the API's base URL, such as https://api.intelligence.io.solutions "
-    "(with or without /api)"
-)
-
-
-def _status_error(response: httpx.Response, what: str, detail: str, auth: str, attempts: int = 1) -> ApiError:
-    """The error for a failed answer; `detail` is the server's explanation, already made safe, and
-    `auth` names the header the key was sent in."""
-    tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
-    status = response.status_code
-    said = f" (server said: {detail})" if detail else ""
-    if status in (401, 403):
-        return AuthError(
-            f"{what}: HTTP {status}: the API key was refused{said}; check IOINTELLIGENCE_API_KEY "
-            f"and the header it is sent in (now {auth}; see --auth-header)",
-            status,
-        )
-    if status == 404:
-        return NotFoundError(
-            f"{what}: HTTP 404: not found{said}; it may have been deleted, plan again", status
-        )
-    if status == 409:
-        return ConflictError(f"{what}: HTTP 409: the server refused a duplicate{said}", status)
-    if status == 413:
-        return QuotaError(
-            f"{what}: HTTP 413: the account's secret storage quota would be exceeded; nothing was "
-            "written for this secret. Delete unused secrets or shorten values, then apply again",
-            status,
-        )
-    if status == 422:
-        return ValidationApiError(f"{what}: HTTP 422: the server refused a field{said}", status)
-    if status == 429:
-        return RateLimitedError(
-            f"{what}: HTTP 429: still rate limited after {tries}; lower --concurrency or try again later",
-            status,
-        )
-    if status >= 500:
-        return ServerError(
-            f"{what}: HTTP {status} from the server after {tries}{said}; "
-            "try again later (apply again converges)",
-            status,
-        )
-    if 300 <= status < 400:
-        return ApiError(
-            f"{what}: unexpected HTTP {status} (a redirect, which is never followed); check --api-url",
-            status,
-        )
-    return ApiError(f"{what}: unexpected HTTP {status}{said}", status)

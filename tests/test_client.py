@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.client import AUTH_SCHEMES, Client, ClientConfig
+from reconciler.auth import AUTH_SCHEMES
+from reconciler.client import Client, ClientConfig
 from reconciler.emulator.app import create_app
 from reconciler.emulator.config import EmulatorConfig
 from reconciler.endpoint import AUTH_HEADERS
