@@ -11,11 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.auth import AUTH_SCHEMES
 from reconciler.client import Client, ClientConfig
 from reconciler.emulator.app import create_app
 from reconciler.emulator.config import EmulatorConfig
-from reconciler.endpoint import AUTH_HEADERS
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -331,53 +329,6 @@ def test_plain_http_is_refused_except_loopback() -> None:
 def test_missing_key_is_an_error_before_any_request() -> None:
     with pytest.raises(AuthError, match="IOINTELLIGENCE_API_KEY"):
         Client(ClientConfig(api_url="https://api.example.com", api_key=""))
-
-
-def test_every_auth_name_the_command_line_offers_is_a_scheme_of_the_client() -> None:
-    # The names live where click reads them without loading httpx; the schemes live here.
-    assert tuple(AUTH_SCHEMES) == AUTH_HEADERS
-
-
-@pytest.mark.parametrize(
-    ("scheme", "header", "value", "hint"),
-    [
-        ("bearer", "authorization", "Bearer test-key", "now Authorization: Bearer;"),
-        ("x-api-key", "x-api-key", "test-key", "now x-api-key;"),
-    ],
-)
-def test_each_auth_scheme_sends_the_key_in_its_header_and_a_401_names_it(
-    scheme: str, header: str, value: str, hint: str
-) -> None:
-    seen: list[httpx.Headers] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request.headers)
-        if len(seen) > 1:
-            return httpx.Response(401, json={"detail": "Invalid API key"})
-        return httpx.Response(200, json=[])
-
-    async def go() -> None:
-        async with client_for(httpx.MockTransport(handler), auth_header=scheme) as client:
-            await client.list_secrets()
-            with pytest.raises(AuthError) as refused:
-                await client.get("6f1c2b1e-8d4e-4e8b-9a77-0c1d2e3f4a5b")
-        assert hint in str(refused.value) and "test-key" not in str(refused.value)
-
-    run(go())
-    assert seen[0][header] == value
-    # Only the one header: the key never travels twice.
-    other = {"authorization", "x-api-key"} - {header}
-    assert not other & set(seen[0])
-
-
-def test_an_unknown_auth_scheme_is_refused_before_any_request() -> None:
-    with pytest.raises(UsageError, match="--auth-header must be one of bearer, x-api-key"):
-        Client(ClientConfig(api_url=URL, api_key="k", auth_header="basic"))
-
-
-def test_an_auth_scheme_never_shows_the_key() -> None:
-    for make in AUTH_SCHEMES.values():
-        assert "test-key" not in repr(make("test-key"))
 
 
 def test_config_repr_never_shows_the_key() -> None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "desired"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "desired"
 CANARY = "canary-Pw7r4-do-not-print"
 
 
