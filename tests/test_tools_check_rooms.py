@@ -81,14 +81,6 @@ def test_the_command_exits_1_with_one_line_per_offence(tmp_path: Path) -> None:
     ]
 
 
-def test_the_package_passes_and_the_exclusions_are_only_the_modules_being_split() -> None:
-    assert check_rooms.EXCLUDED.issubset(
-        {
-            "reconciler/cli.py",
-            "reconciler/client.py",
-            "reconciler/engine.py",
-            "reconciler/emulator/command.py",
-            "reconciler/yaml_tree.py",
-        }
-    )
+def test_the_package_passes_with_no_module_excused() -> None:
+    assert not check_rooms.EXCLUDED
     assert check_rooms.main([str(ROOT / "reconciler")]) == 0

@@ -10,13 +10,8 @@ from pathlib import Path
 MODULE_LIMIT = 500
 FUNCTION_LIMIT = 60
 
-# Modules their owners are splitting right now; each owner removes the entry with the split, and
-# nothing else may be added here (the limits are the point).
-EXCLUDED = frozenset(
-    {
-        "reconciler/yaml_tree.py",
-    }
-)
+# No module is excused: the limits are the point. The parameter stays for the checker's own tests.
+EXCLUDED: frozenset[str] = frozenset()
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 
