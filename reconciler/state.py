@@ -28,6 +28,7 @@ from reconciler.state_keys import (
     user_tag,
 )
 from reconciler.state_lock import lock, temp_prefix
+from reconciler.text import plural
 
 # The apply lock, and the key with the account binding it signs, kept beside the state they serve.
 __all__ = ["STATE_KEY_ENV", "Account", "StateKey", "bind", "fields_digest", "lock", "state_key"]
@@ -316,16 +317,26 @@ def entry_after_write(
 
 
 def rekey_notice(state: State) -> str:
-    """What a state read under another key (and matched to its account) costs, for every output."""
-    if not state.rekeyed:
+    """What value fingerprints the state lacks cost, for every output: all of them when it was read
+    under another key, and afterwards those of the entries no write or adoption has keyed again (the
+    next apply writes the state under the new key, so the header alone would stop saying it)."""
+    cost = (
+        "compared by its display until it is next written, and a value rewritten by hand with the same "
+        "first and last characters cannot be seen. `apply --adopt` records the fingerprints again where "
+        f"the display agrees; set {STATE_KEY_ENV} to keep them across API key rotations"
+    )
+    if state.rekeyed:
+        return (
+            f"{state.path} was written under another state key (the API key was rotated, or "
+            f"{STATE_KEY_ENV} changed). It belongs to this account, so it is kept, but its value "
+            f"fingerprints cannot be read: each value is {cost}"
+        )
+    unkeyed = sum(1 for entry in state.entries.values() if not entry.fingerprint)
+    if not unkeyed:
         return ""
     return (
-        f"{state.path} was written under another state key (the API key was rotated, or "
-        f"{STATE_KEY_ENV} changed). It belongs to this account, so it is kept, but its value "
-        "fingerprints cannot be read: each value is compared by its display until it is next written, "
-        "and a value rewritten by hand with the same first and last characters cannot be seen. "
-        f"`apply --adopt` records them again where the display agrees; set {STATE_KEY_ENV} to keep them "
-        "across API key rotations"
+        f"{state.path}: {plural(unkeyed, 'secret')} kept no value fingerprint when the state key changed: "
+        f"each such value is {cost}"
     )
 
 

@@ -321,3 +321,15 @@ def test_an_entry_without_a_fingerprint_keeps_its_watermark_and_its_value_age() 
     )
     assert sent is not None and sent.fingerprint == k.fingerprint(SecretValue(VALUE))
     assert sent.value_written_at == "t0"
+
+
+def test_entries_kept_without_a_fingerprint_are_said_until_keyed_again(tmp_path: Path) -> None:
+    journal = state.Journal(state.State(tmp_path / "state.json", key()))
+    journal.put(StateEntry("id-1", "gh", fingerprint="", updated_at="t"))
+    journal.put(StateEntry("id-2", "lin", fingerprint="fp", updated_at="t"))
+    journal.flush()
+    loaded = state.load(tmp_path / "state.json", key())
+    assert not loaded.rekeyed and "1 secret kept no value fingerprint" in state.rekey_notice(loaded)
+    journal.put(StateEntry("id-1", "gh", fingerprint="fp2", updated_at="t2"))
+    journal.flush()
+    assert state.rekey_notice(state.load(tmp_path / "state.json", key())) == ""

@@ -178,13 +178,17 @@ def test_a_state_under_another_key_is_kept_for_its_account_without_its_fingerpri
     assert text.returncode == 2 and text.stdout.startswith("Note: ")
     assert ROTATED not in text.stdout + drift.stdout and ROTATED_DISPLAY not in text.stdout + drift.stdout
 
-    # apply restores the file and writes the state under the new key: full baselines again.
+    # apply restores the file and writes the state under the new key. The value it re-sent is keyed
+    # again; the other one (only its tool_arg was restored) still has no fingerprint, and says so.
     restored = reconciler("apply", "secrets.yaml", "--auto-approve", url=emu.url, cwd=tmp_path, env=new_key)
     assert restored.returncode == 0, restored.stderr
-    assert json.loads((tmp_path / STATE).read_text())["key_source"] == "RECONCILER_STATE_KEY"
+    saved = json.loads((tmp_path / STATE).read_text())
+    assert saved["key_source"] == "RECONCILER_STATE_KEY"
+    keyed = {entry["secret_name"]: bool(entry["fingerprint"]) for entry in saved["secrets"].values()}
+    assert keyed == {"github-token": False, "linear-key": True}
     again = reconciler("drift", "secrets.yaml", "--format", "json", url=emu.url, cwd=tmp_path, env=new_key)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert json.loads(again.stdout)["notice"] is None
+    assert "1 secret kept no value fingerprint" in json.loads(again.stdout)["notice"]
     # Written under the new key now, the state is the old key's "another key" in turn.
     old = reconciler("drift", "secrets.yaml", "--format", "json", url=emu.url, cwd=tmp_path)
     assert old.returncode == 0 and "another state key" in json.loads(old.stdout)["notice"]
@@ -194,12 +198,23 @@ def test_adopt_records_the_fingerprints_again_under_the_new_key(emu: RunningEmul
     write(tmp_path / "secrets.yaml", BASE)
     applied(emu, tmp_path)
     new_key = {"RECONCILER_STATE_KEY": "the-key-after-rotation"}
+    # An apply with nothing to write rewrites the state under the new key, still without fingerprints:
+    # that must go on being said, or the values would be judged by their display in silence.
+    rewritten = reconciler("apply", "secrets.yaml", "--auto-approve", url=emu.url, cwd=tmp_path, env=new_key)
+    assert rewritten.returncode == 0, rewritten.stderr
+    assert json.loads((tmp_path / STATE).read_text())["key_source"] == "RECONCILER_STATE_KEY"
+    drift = reconciler("drift", "secrets.yaml", "--format", "json", url=emu.url, cwd=tmp_path, env=new_key)
+    assert drift.returncode == 0, drift.stderr
+    assert "2 secrets kept no value fingerprint" in json.loads(drift.stdout)["notice"]
+
     adopt = reconciler("apply", "secrets.yaml", "--adopt", url=emu.url, cwd=tmp_path, env=new_key)
     assert adopt.returncode == 0, adopt.stdout + adopt.stderr
     saved = json.loads((tmp_path / STATE).read_text())
     assert saved["key_source"] == "RECONCILER_STATE_KEY"
     assert all(entry["fingerprint"] for entry in saved["secrets"].values())
     assert [r["method"] for r in emu.requests() if r["method"] != "GET"] == ["POST", "POST"]
+    after = reconciler("drift", "secrets.yaml", "--format", "json", url=emu.url, cwd=tmp_path, env=new_key)
+    assert after.returncode == 0 and json.loads(after.stdout)["notice"] is None
 
 
 def test_a_state_under_another_key_is_refused_where_the_account_cannot_be_told(
