@@ -59,8 +59,12 @@ def field_changes(pairs: Sequence[tuple[DesiredSecret, RemoteSecret]]) -> list[t
             continue
         differing.append((index, before, after))
         for name, value in after.items():
-            flat_before[f"{index}.{name}"] = before[name]
-            flat_after[f"{index}.{name}"] = value
+            old = before[name]
+            # The fields that compare equal are left out: for text, flags and nulls deepdiff could only
+            # agree, and its cost is per field.
+            if old != value or type(old) is not type(value):
+                flat_before[f"{index}.{name}"] = old
+                flat_after[f"{index}.{name}"] = value
     if not differing:
         return results
     changed = _deepdiff()(flat_before, flat_after, view="tree").affected_root_keys
