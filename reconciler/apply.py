@@ -212,7 +212,7 @@ async def _verify_all(
         # Reading writes back needs pages read once; a delete is proven gone by a listing read twice.
         once = all(change.action is not Action.DELETE for _, change, _ in written)
         try:
-            listing = await client.list_secrets(once=once)
+            listing = await client.list_secrets(once=once, expect=account_size)
         except ApiError:
             listing = None
         if listing is not None:

@@ -183,10 +183,12 @@ class Client:
 
     # -- operations -------------------------------------------------------------------------------
 
-    async def list_secrets(self, *, once: bool = False) -> Listing:
+    async def list_secrets(self, *, once: bool = False, expect: int | None = None) -> Listing:
         """Every secret of the account, proven whole (see `listing`): a plan made from part of it would
         create again what it missed. An unprovable listing is an IncompleteListingError, unless the
-        configuration assumes it whole. `once`: pages are read once, which proves nothing missing."""
+        configuration assumes it whole. `once`: pages are read once, which proves nothing missing.
+        `expect`: how many secrets the account is thought to hold (by default, as many as the state
+        knows); it decides only how many pages are asked with the first question."""
         return await listing_run.read_account(
             self._list_answer,
             self.find,
@@ -196,6 +198,7 @@ class Client:
             known_ids=[i for i in self.state_ids if SAFE_ID.fullmatch(i)],
             assume_complete=self.config.assume_complete_listing,
             once=once,
+            expect=len(self.state_ids) if expect is None else expect,
         )
 
     async def _list_answer(self, query: Query) -> Answer:

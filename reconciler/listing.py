@@ -9,6 +9,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import takewhile
 from urllib.parse import urljoin, urlsplit
 
 from reconciler.answers import Answer
@@ -41,6 +42,13 @@ class Query:
 
     params: tuple[tuple[str, int | str], ...] = ()
     link: str | None = None
+    # Asked with the first question on a guess (Reader's `expect`): its failure decides nothing.
+    ahead: bool = False
+
+
+# Stands for the answer to a question asked ahead that failed (a server may refuse a page past its
+# last); the page is asked again in its turn if the listing needs it.
+UNANSWERED = Answer(shape="unanswered")
 
 
 @dataclass(frozen=True)
@@ -106,13 +114,19 @@ class Reader:
 
     `once`: pages are read once, not twice; the Listing then says it is not proven whole. Enough to
     read back secrets just written, not to conclude that one is missing.
+
+    `expect`: how many secrets the account is thought to hold (the state's, or the plan's before a
+    read-back). When they fill more than one window, the next pages are asked with the first question.
     """
 
-    def __init__(self, list_url: str, batch: int = 4, *, once: bool = False) -> None:
+    def __init__(self, list_url: str, batch: int = 4, *, once: bool = False, expect: int = 0) -> None:
         self.list_url = list_url
         # How many requests may be asked at once where the next ones can be guessed.
         self.batch = max(1, batch)
         self.once = once
+        # Questions asked with the first. A server that pages by number answers them, a round trip
+        # sooner; any other ignores `page`, and those answers are dropped (at most batch - 1).
+        self.ahead = min(self.batch, math.ceil(expect / WINDOW)) if expect > WINDOW else 1
         self.sizes = True
         self.attempt = 1
         self.requests = 0
@@ -144,7 +158,8 @@ class Reader:
     # -- the protocol -------------------------------------------------------------------------------
 
     def start(self) -> list[Query]:
-        return [self._query()]
+        ahead = (Query(self._query(page=number).params, ahead=True) for number in range(2, self.ahead + 1))
+        return [self._query(), *ahead]
 
     def feed(self, answers: Sequence[Answer]) -> list[Query] | Listing:
         self.requests += len(answers)
@@ -166,7 +181,8 @@ class Reader:
     # -- the first answer decides how to go on -----------------------------------------------------
 
     def _first(self, answers: Sequence[Answer]) -> list[Query] | Listing:
-        (answer,) = answers
+        # The answers to pages asked ahead follow the first; only pages with metadata read them.
+        answer = answers[0]
         if answer.refused:
             names = ", ".join(sorted(answer.refused))
             if not self.sizes:
@@ -179,8 +195,12 @@ class Reader:
         if answer.paged:
             self.metadata = True
             self.dialect = f"page/page_size with pagination metadata, {answer.shape}"
-            self.numbers = [1]
-            return self._pages([answer])
+            # Pages asked ahead are taken up to the first that failed or was refused: it is asked
+            # again in its turn, if the listing reaches it.
+            taken = takewhile(lambda a: a is not UNANSWERED and not a.refused, answers[1:])
+            pages = [answer, *taken]
+            self.numbers = list(range(1, len(pages) + 1))
+            return self._pages(pages)
         if answer.chain is not None:
             self.dialect = f"{answer.chain}, {answer.shape}"
             return self._chain([answer])

@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 
 from reconciler.answers import Answer
-from reconciler.listing import FLAG, Listing, Query, Reader, Unprovable
+from reconciler.errors import ApiError
+from reconciler.listing import FLAG, UNANSWERED, Listing, Query, Reader, Unprovable
 from reconciler.models import RemoteSecret
 from reconciler.text import plural
 
@@ -29,18 +30,19 @@ async def read_account(
     known_ids: Iterable[str] = (),
     assume_complete: bool = False,
     once: bool = False,
+    expect: int = 0,
 ) -> Listing:
     """Every secret of the account, proven whole; or, with `assume_complete`, what could be read.
 
     `fetch` asks one list question, `read_by_id` reads one secret (None when it does not exist);
     `known_ids` are the secrets the state knows: one that exists but is not listed disproves the listing.
-    `once`: pages are read once (see Reader).
+    `once`: pages are read once; `expect`: how many secrets the account is thought to hold (see Reader).
     """
-    reader = Reader(list_url, batch, once=once)
+    reader = Reader(list_url, batch, once=once, expect=expect)
     try:
         step: list[Query] | Listing = reader.start()
         while not isinstance(step, Listing):
-            step = reader.feed(await gather([fetch(query) for query in step]))
+            step = reader.feed(await gather([_ask(fetch, query) for query in step]))
         listing = step
         missing = sorted(set(known_ids) - {s.secret_id for s in listing.secrets})
         found, read = await _existing(read_by_id, missing, batch, stop_at_first=not assume_complete)
@@ -61,6 +63,17 @@ async def read_account(
         listing = Listing(unproven.seen, unproven.dialect, proof, unproven.requests, assumed=True)
     log.info("listed %s", listing.describe())
     return listing
+
+
+async def _ask(fetch: Fetch, query: Query) -> Answer:
+    """The answer to one question; a question asked ahead that fails is UNANSWERED, not the error."""
+    if not query.ahead:
+        return await fetch(query)
+    try:
+        return await fetch(query)
+    except ApiError as exc:
+        log.info("a page asked ahead was not answered (%s); it is asked again if it is needed", exc)
+        return UNANSWERED
 
 
 async def _existing(

@@ -15,6 +15,7 @@ from reconciler.emulator.config import EmulatorConfig
 from reconciler.emulator.store import Store
 from reconciler.models import DesiredSecret, DesiredState, SecretValue, Status
 from reconciler.plan import PlanOptions, StateView, build_plan
+from tests.support.emulator import PagesAsked
 
 KEY = "apply-verify-key"
 USER = account_id(KEY)
@@ -67,5 +68,25 @@ def test_writes_are_read_back_from_pages_read_once_and_a_secret_they_missed_by_i
         # One reading of the three pages, and the secret that slid onto page 1 read by its id.
         assert sent == Counter({"PATCH id": 249, "list": 3, "GET id": 1})
         assert {s.tool_arg for s in store.all(USER) if s.secret_name != "late"} == {"token"}
+
+    asyncio.run(go())
+
+
+def test_the_read_back_asks_the_pages_the_account_fills_with_its_first_question() -> None:
+    async def go() -> None:
+        app = create_app(EmulatorConfig(list_style="paged"))
+        store = state_of(app).store
+        for i in range(250):
+            store.create(USER, secret_name=f"e{i:03}", secret_value=VALUE)
+        transport = PagesAsked(httpx.ASGITransport(app=app), armed="PATCH")
+        config = ClientConfig(api_url="http://127.0.0.1:9", api_key=KEY, concurrency=4)
+        async with Client(config, transport=transport) as client:
+            listing = await client.list_secrets()
+            wanted = tuple(DesiredSecret(s.secret_name, {"tool_arg": "token"}) for s in listing.secrets)
+            plan = build_plan(DesiredState("f.yaml", wanted), listing.secrets, StateView(), PlanOptions())
+            report = await execute(plan, client, concurrency=4, account_size=len(listing.secrets))
+        assert [o.status for o in report.outcomes] == [Status.OK] * 250
+        # 250 secrets fill three pages: pages 2 and 3 go with the first question, a round trip sooner.
+        assert transport.ahead == ["2", "3"]
 
     asyncio.run(go())

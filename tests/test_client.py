@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from reconciler.errors import (
     ValidationApiError,
 )
 from reconciler.models import SecretValue
+from tests.support.emulator import PagesAsked
 
 CANARY = "canary-7f3b9c1d-value-never-printed"
 URL = "http://127.0.0.1:9"
@@ -363,6 +365,58 @@ def test_pages_after_the_first_are_fetched_side_by_side_and_checked_in_order() -
 
     run(go())
     assert in_flight["most"] == 4
+
+
+@pytest.mark.parametrize(("known", "ahead"), [(0, []), (99, []), (260, ["2", "3"]), (420, ["2", "3", "4"])])
+def test_a_listing_asks_with_its_first_question_the_pages_the_secrets_the_state_knows_fill(
+    known: int, ahead: list[str]
+) -> None:
+    async def go() -> list[str]:
+        app = create_app(EmulatorConfig(list_style="paged"))
+        async with client_for(httpx.ASGITransport(app=app)) as client:
+            for i in range(260):
+                await client.create({"secret_name": f"s{i:03}", "secret_value": SecretValue(f"value-{i}")})
+        transport = PagesAsked(httpx.ASGITransport(app=app))
+        state_ids = frozenset(str(uuid.UUID(int=i + 1)) for i in range(known))
+        config = ClientConfig(api_url=URL, api_key="test-key", concurrency=4)
+        async with Client(config, transport=transport, sleep=Sleeps(), state_ids=state_ids) as client:
+            listing = await client.list_secrets()
+        # The ids the state knows are made up: read by id they do not exist, and the listing stands;
+        # at most as many pages as the concurrency go with the first question.
+        assert len(listing.secrets) == 260
+        return transport.ahead
+
+    assert run(go()) == ahead
+
+
+def test_a_page_asked_ahead_that_the_server_refuses_past_its_last_is_no_error() -> None:
+    """A server that answers 404 for a page past its last (as some frameworks do), and a state that
+    expects more secrets than there are: the listing stands on the pages that exist."""
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/api/v1/secrets/":
+            return httpx.Response(404, json={"detail": "Secret not found"})
+        number = int(request.url.params.get("page", "1"))
+        asked.append(str(number))
+        if number > 2:
+            return httpx.Response(404, json={"detail": "Invalid page."})
+        items = [
+            {"secret_id": f"id-{number}-{i}", "secret_name": f"s-{number}-{i}"}
+            for i in range(100 if number == 1 else 50)
+        ]
+        return httpx.Response(200, json={"data": items, "pagination": {"total": 150, "has_next": number < 2}})
+
+    async def go() -> int:
+        config = ClientConfig(api_url=URL, api_key="test-key", concurrency=4)
+        state_ids = frozenset(str(uuid.UUID(int=i + 1)) for i in range(300))
+        transport = httpx.MockTransport(handler)
+        async with Client(config, transport=transport, sleep=Sleeps(), state_ids=state_ids) as client:
+            return len((await client.list_secrets()).secrets)
+
+    assert run(go()) == 150
+    # Pages 2 and 3 went with the first question; the second reading asks only the two there are.
+    assert sorted(asked[:3]) == ["1", "2", "3"] and sorted(asked[3:]) == ["1", "2"]
 
 
 def test_a_failing_page_fetched_side_by_side_is_the_error() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.answers import Answer, read_answer, refused_params
 from reconciler.errors import ServerError
-from reconciler.listing import Listing, Query, Reader, Unprovable
+from reconciler.listing import UNANSWERED, Listing, Query, Reader, Unprovable
 
 LIST_URL = "https://api.example.com/api/v1/secrets/"
 SIZES = (("limit", 100), ("page_size", 100))
@@ -74,6 +74,72 @@ def test_pages_are_asked_at_once_when_counted_then_read_again_and_must_agree() -
     )
     assert len(listing.secrets) == 250 and listing.requests == 6
     assert listing.proof == "read twice, page by page, with the same 250 secrets; the server's count agrees"
+
+
+def test_an_account_expected_to_fill_several_pages_has_them_asked_with_the_first_question() -> None:
+    reader = Reader(LIST_URL, batch=4, expect=250)
+    assert asks(reader.start()) == [dict(SIZES), {**dict(SIZES), "page": 2}, {**dict(SIZES), "page": 3}]
+    first = [page(range(100), 250, True), page(range(100, 200), 250, True), page(range(200, 250), 250, False)]
+    # One round less: the second reading is asked at once after the first answers.
+    assert [q["page"] for q in asks(reader.feed(first))] == [1, 2, 3]
+    listing = done(reader.feed(first))
+    assert len(listing.secrets) == 250 and listing.requests == 6
+    assert listing.proof == "read twice, page by page, with the same 250 secrets; the server's count agrees"
+
+
+@pytest.mark.parametrize(
+    ("expect", "batch", "asked"), [(0, 4, 1), (100, 4, 1), (101, 4, 2), (5_000, 4, 4), (5_000, 1, 1)]
+)
+def test_pages_asked_ahead_are_those_the_expected_secrets_fill_within_the_batch(
+    expect: int, batch: int, asked: int
+) -> None:
+    assert len(Reader(LIST_URL, batch=batch, expect=expect).start()) == asked
+
+
+def test_an_account_smaller_than_expected_ends_at_the_page_that_says_it_is_the_last() -> None:
+    reader = Reader(LIST_URL, batch=4, expect=300)
+    reader.start()
+    answers = [page(range(100), 150, True), page(range(100, 150), 150, False), page([], 150, False)]
+    # The page past the last is dropped; the second reading asks for the two there are.
+    assert [q["page"] for q in asks(reader.feed(answers))] == [1, 2]
+    listing = done(reader.feed(answers[:2]))
+    assert len(listing.secrets) == 150 and listing.requests == 5
+
+
+def test_an_account_larger_than_expected_is_read_to_its_last_page() -> None:
+    reader = Reader(LIST_URL, batch=4, expect=150)
+    reader.start()
+    second = reader.feed([page(range(100), 350, True), page(range(100, 200), 350, True)])
+    assert [q["page"] for q in asks(second)] == [3, 4]
+    again = reader.feed([page(range(200, 300), 350, True), page(range(300, 350), 350, False)])
+    assert [q["page"] for q in asks(again)] == [1, 2, 3, 4]
+
+
+def test_pages_asked_ahead_of_a_server_that_ignores_them_are_dropped() -> None:
+    reader = Reader(LIST_URL, batch=3, expect=250)
+    reader.start()
+    # Windows by offset: `page` is ignored, so each question asked ahead answers the first window.
+    probe = reader.feed([data(*range(100)), data(*range(100)), data(*range(100))])
+    assert asks(probe) == [{**dict(SIZES), "offset": 99, "skip": 99}]
+    listing = done(reader.feed([data(99)]))
+    assert ids(listing) == [f"id-{n}" for n in range(100)]
+    assert listing.dialect.startswith("limit with offset or skip") and listing.requests == 4
+
+
+def test_a_page_asked_ahead_that_failed_is_asked_again_in_its_turn() -> None:
+    reader = Reader(LIST_URL, batch=4, expect=300)
+    assert [q.ahead for q in reader.start()] == [False, True, True]
+    again = reader.feed([page(range(100), 250, True), UNANSWERED, page(range(200, 250), 250, False)])
+    # Nothing after the failed page is taken: pages 2 and 3 are asked in order, as without a guess.
+    assert [q["page"] for q in asks(again)] == [2, 3]
+    assert isinstance(again, list) and not any(q.ahead for q in again)
+
+
+def test_a_page_asked_ahead_past_the_last_may_fail_without_harm() -> None:
+    reader = Reader(LIST_URL, batch=4, expect=300, once=True)
+    reader.start()
+    listing = done(reader.feed([page(range(100), 150, True), page(range(100, 150), 150, False), UNANSWERED]))
+    assert len(listing.secrets) == 150 and listing.requests == 3
 
 
 def test_pages_read_once_are_a_listing_that_says_it_is_not_proven_whole() -> None:

@@ -154,14 +154,18 @@ def creates(plan: Plan) -> list[str]:
 
 
 CASES = [(name, size) for name, dialect in DIALECTS.items() for size in sizes(dialect.window)]
+# A state that knows every secret makes the listing expect them all: past one window, the next pages
+# are asked with the first question, and every dialect must come out the same.
+KNOWN = pytest.mark.parametrize("known", [False, True], ids=["no-state", "state-knows"])
 
 
+@KNOWN
 @pytest.mark.parametrize(("name", "size"), CASES, ids=[f"{n}-{s}" for n, s in CASES])
 def test_a_provable_listing_gives_the_exact_plan_and_an_unprovable_one_writes_nothing(
-    name: str, size: int
+    name: str, size: int, known: bool
 ) -> None:
     dialect = DIALECTS[name]
-    outcome = run(plan_and_apply(dialect, size))
+    outcome = run(plan_and_apply(dialect, size, known=known))
     if dialect.refused(size):
         assert outcome.error is not None, f"{name} with {size} secrets must be refused"
         assert "--assume-complete-listing" in str(outcome.error)
@@ -186,15 +190,16 @@ CHANGING = [
 ]
 
 
+@KNOWN
 @pytest.mark.parametrize(
     ("name", "change", "at"), CHANGING, ids=[f"{n}-{c}-after-{a}" for n, c, a in CHANGING]
 )
 def test_a_listing_that_changes_while_read_never_plans_a_create_for_a_secret_that_existed_throughout(
-    name: str, change: str, at: int
+    name: str, change: str, at: int, known: bool
 ) -> None:
     dialect = DIALECTS[name]
     size = 3 * dialect.window + 1
-    outcome = run(plan_and_apply(dialect, size, change=change, at=at))
+    outcome = run(plan_and_apply(dialect, size, change=change, at=at, known=known))
     if outcome.error is not None:
         assert outcome.writes == 0
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import selectors
 import signal
@@ -164,3 +165,31 @@ def stored_values(db_path: Path) -> dict[str, str]:
     """secret_id -> secret_value as the emulator stored them, read from its database file."""
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
         return dict(conn.execute("SELECT secret_id, secret_value FROM secrets").fetchall())
+
+
+@dataclass
+class PagesAsked(httpx.AsyncBaseTransport):
+    """In front of an in-process app: the pages of a listing asked while its first question (the one
+    without `page`) was still unanswered, counted from the first request of `armed` method on."""
+
+    inner: httpx.AsyncBaseTransport
+    armed: str = "GET"
+    ahead: list[str] = field(default_factory=list)
+    _on: bool = False
+    _first_open: bool = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._on = self._on or request.method == self.armed
+        listing = self._on and request.method == "GET" and request.url.path == "/api/v1/secrets/"
+        number = request.url.params.get("page")
+        if listing and number is None:
+            self._first_open = True
+        elif listing and self._first_open:
+            self.ahead.append(number)
+        try:
+            # Lets the questions asked together arrive before the first is answered.
+            await asyncio.sleep(0)
+            return await self.inner.handle_async_request(request)
+        finally:
+            if listing and number is None:
+                self._first_open = False
