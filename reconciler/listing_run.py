@@ -72,7 +72,9 @@ async def _ask(fetch: Fetch, query: Query) -> Answer:
     try:
         return await fetch(query)
     except ApiError as exc:
-        log.info("a page asked ahead was not answered (%s); it is asked again if it is needed", exc)
+        # Only the status: the error's own text is written for a listing that failed, which this is not.
+        failure = f"HTTP {exc.status}" if exc.status else type(exc).__name__
+        log.info("a page asked ahead was not answered (%s); it is asked again if it is needed", failure)
         return UNANSWERED
 
 

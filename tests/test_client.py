@@ -389,7 +389,9 @@ def test_a_listing_asks_with_its_first_question_the_pages_the_secrets_the_state_
     assert run(go()) == ahead
 
 
-def test_a_page_asked_ahead_that_the_server_refuses_past_its_last_is_no_error() -> None:
+def test_a_page_asked_ahead_that_the_server_refuses_past_its_last_is_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """A server that answers 404 for a page past its last (as some frameworks do), and a state that
     expects more secrets than there are: the listing stands on the pages that exist."""
     asked: list[str] = []
@@ -414,7 +416,10 @@ def test_a_page_asked_ahead_that_the_server_refuses_past_its_last_is_no_error() 
         async with Client(config, transport=transport, sleep=Sleeps(), state_ids=state_ids) as client:
             return len((await client.list_secrets()).secrets)
 
-    assert run(go()) == 150
+    with caplog.at_level("INFO", logger="reconciler.listing"):
+        assert run(go()) == 150
+    said = [r.getMessage() for r in caplog.records if "asked ahead" in r.getMessage()]
+    assert said == ["a page asked ahead was not answered (HTTP 404); it is asked again if it is needed"]
     # Pages 2 and 3 went with the first question; the second reading asks only the two there are.
     assert sorted(asked[:3]) == ["1", "2", "3"] and sorted(asked[3:]) == ["1", "2"]
 
