@@ -142,7 +142,14 @@ class _Run:
                 # happened: it is verified and recorded like any other, so the state does not lag it.
                 if not await _landed(change, self.client):
                     self.blocked.fail(change)
-                    failed = Outcome(change, Status.FAILED, str(exc), change.secret_id, in_doubt=exc.in_doubt)
+                    failed = Outcome(
+                        change,
+                        Status.FAILED,
+                        str(exc),
+                        change.secret_id,
+                        in_doubt=exc.in_doubt,
+                        unsettled=exc.unsettled,
+                    )
                     self.settle(index, failed)
                     return None
                 log.info(

@@ -33,7 +33,13 @@ from reconciler.errors import (
 from reconciler.listing import Listing, Query
 from reconciler.models import ANSWERED_FIELDS, PENDING_CREATE_HOLD_S, PatchValue, RemoteSecret, SecretValue
 from reconciler.redaction import Redactor
-from reconciler.statuses import CHECK_URL, retry_after, status_error
+from reconciler.statuses import (
+    CHECK_URL,
+    UNSETTLED_ADVICE,
+    relist_waits,
+    retry_after,
+    status_error,
+)
 
 log = logging.getLogger("reconciler.client")
 
@@ -263,11 +269,14 @@ class Client:
                     try:
                         listed = (await self.list_secrets()).secrets
                     except ApiError as unknown:
+                        # Held back only while the server may still be working on it; an answered
+                        # request is over, and the next run's listing tells whether it landed.
                         raise type(exc)(
                             f"{exc}. Whether it was created anyway could not be checked ({unknown}); "
-                            f"{IN_DOUBT_ADVICE}",
+                            f"{IN_DOUBT_ADVICE if in_flight else UNSETTLED_ADVICE}",
                             exc.status,
-                            in_doubt=True,
+                            in_doubt=in_flight,
+                            unsettled=not in_flight,
                         ) from unknown
                     created = [s for s in listed if s.secret_name == name and s.secret_id not in known_ids]
                     if len(created) == 1:
@@ -469,24 +478,12 @@ def _secret_path(secret_id: str) -> str:
     return SECRETS_PATH + secret_id
 
 
-# Listings after a create that may still be in flight: waits between them, in seconds.
-RELIST_WAITS = (1.0, 2.0, 4.0)
 IN_DOUBT_ADVICE = (
     "the state keeps it as a pending create, so the next apply looks for the name first and does not "
     f"send it again within {PENDING_CREATE_HOLD_S // 60} minutes of this attempt. Not guaranteed: that "
     "the server never creates it later than that, and, if the state file is lost, that the record of it "
     "survives"
 )
-
-
-def relist_waits(timeout: float) -> tuple[float, ...]:
-    """The waits before each listing that fit within `timeout` in all; at least one listing."""
-    waits: list[float] = []
-    for wait in RELIST_WAITS:
-        if sum(waits) + wait > timeout:
-            break
-        waits.append(wait)
-    return tuple(waits) or (0.0,)
 
 
 def _maybe_in_flight(error: ApiError) -> bool:

@@ -99,11 +99,16 @@ class StateError(ReconcilerError):
 class ApiError(ReconcilerError):
     """The io.net API answered with an error or could not be reached."""
 
-    def __init__(self, message: str, status: int | None = None, *, in_doubt: bool = False) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, *, in_doubt: bool = False, unsettled: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         # The request may still take effect on the server (a create whose answer was lost).
         self.in_doubt = in_doubt
+        # The server answered (it is done with the request), but whether it took effect could not be
+        # checked: the next run finds out, and nothing needs to wait.
+        self.unsettled = unsettled
 
 
 class AuthError(ApiError):

@@ -355,6 +355,8 @@ class Outcome:
     secret_id: str | None = None
     # A failed write that may still have taken effect (a timed-out create, say).
     in_doubt: bool = False
+    # A failed create the server answered, but that could not be checked for having landed.
+    unsettled: bool = False
 
 
 @dataclass(frozen=True)

@@ -274,7 +274,8 @@ def _held_create(
     sent = parse_time(pending.sent_at)
     until = sent + timedelta(seconds=PENDING_CREATE_HOLD_S) if sent is not None else None
     if not pending.in_doubt or (until is not None and options.now is not None and options.now >= until):
-        lost = "got no answer" if pending.in_doubt else "was left unsettled by a run that did not finish"
+        unsettled = "was left unsettled (its run could not tell whether it landed)"
+        lost = "got no answer" if pending.in_doubt else unsettled
         reason = f"a create sent at {pending.sent_at} {lost}, and the name is not in the account; sent again"
         return replace(create, reasons=(reason,))
     if options.for_drift:

@@ -99,11 +99,12 @@ def recorder(
 
 
 def settle_creates(journal: state_file.Journal, report: ApplyReport) -> None:
-    """Creates that did not succeed: one whose answer was lost stays pending, in doubt; one never sent,
-    or refused outright, cannot land later and leaves nothing to look for."""
+    """Creates that did not succeed: one whose answer was lost stays pending, in doubt; one answered but
+    not checked stays pending as recorded, to be looked for; one never sent, or refused outright, cannot
+    land later and leaves nothing to look for."""
     for outcome in report.outcomes:
         name = outcome.change.secret_name
-        if outcome.change.action is not Action.CREATE or outcome.status is Status.OK:
+        if outcome.change.action is not Action.CREATE or outcome.status is Status.OK or outcome.unsettled:
             continue
         if outcome.in_doubt:
             journal.in_doubt(name, _timestamp())

@@ -1,4 +1,5 @@
-"""What an answer's HTTP status means to the person running reconciler: the error, and what to do."""
+"""What an answer's HTTP status means to the person running reconciler: the error, and what to do
+(after a failed create too: when to list again, and what the next run does)."""
 
 from __future__ import annotations
 
@@ -81,3 +82,22 @@ def status_error(status: int, what: str, detail: str, auth: str, attempts: int =
             status,
         )
     return ApiError(f"{what}: unexpected HTTP {status}{said}", status)
+
+
+# Listings after a create that may still be in flight: waits between them, in seconds.
+RELIST_WAITS = (1.0, 2.0, 4.0)
+# A create answered with an error whose landing could not be checked: the server is done with it.
+UNSETTLED_ADVICE = (
+    "the state keeps it as a pending create, so the next apply looks for the name first: it records the "
+    "secret without a write if it landed, and sends it again if not"
+)
+
+
+def relist_waits(timeout: float) -> tuple[float, ...]:
+    """The waits before each listing that fit within `timeout` in all; at least one listing."""
+    waits: list[float] = []
+    for wait in RELIST_WAITS:
+        if sum(waits) + wait > timeout:
+            break
+        waits.append(wait)
+    return tuple(waits) or (0.0,)

@@ -24,8 +24,10 @@ class LateLanding(httpx.AsyncBaseTransport):
     """The emulator behind a network that loses the POST's answer: the server carries the create out
     only just before listing number `lands_at` (never, when 0); listings from `fail_from` on fail."""
 
-    def __init__(self, lands_at: int = 0, fail_from: int = 0) -> None:
+    def __init__(self, lands_at: int = 0, fail_from: int = 0, answer: int = 0) -> None:
         self.inner = httpx.ASGITransport(app=create_app(EmulatorConfig()))
+        # An error status the POST is answered with, without acting, instead of losing its answer.
+        self.answer = answer
         self.lands_at = lands_at
         self.fail_from = fail_from
         self.held: list[httpx.Request] = []
@@ -35,6 +37,8 @@ class LateLanding(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
             self.posts += 1
+            if self.answer:
+                return httpx.Response(self.answer, json={"detail": "failed"})
             self.held.append(request)
             raise httpx.ReadTimeout("no answer", request=request)
         # A listing may take several requests (windows, and the one proving nothing follows): its first
@@ -92,3 +96,14 @@ def test_a_create_whose_check_fails_is_in_doubt() -> None:
     _, error = create(transport)
     assert isinstance(error, TransportError) and error.in_doubt
     assert "could not be checked" in str(error) and transport.posts == 1
+
+
+def test_an_answered_create_whose_check_fails_is_unsettled_not_held() -> None:
+    # The server is done with a request it answered: whether it landed is for the next run's listing to
+    # tell, with nothing to wait for. It is not sent again now, since it could not be checked.
+    transport = LateLanding(fail_from=1, answer=500)
+    _, error = create(transport)
+    assert isinstance(error, ApiError) and error.unsettled and not error.in_doubt
+    message = str(error)
+    assert "could not be checked" in message and "looks for the name first" in message
+    assert "minutes" not in message and transport.posts == 1
