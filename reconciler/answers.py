@@ -141,6 +141,18 @@ def _count(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+# The answered fields that copy part of a secret (`display`): no server message may repeat them.
+_HIDDEN = tuple(f.name for f in ANSWERED_FIELDS if f.sensitive)
+
+
+def displays_in(body: Any) -> list[str]:
+    """The `display` (every sensitive field) of each secret in an answer: one, a list, or a page."""
+    items = body.get("data", [body]) if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        return []
+    return [i[k] for i in items if isinstance(i, dict) for k in _HIDDEN if isinstance(i.get(k), str)]
+
+
 def refused_params(body: Any) -> frozenset[str]:
     """The query parameters a FastAPI 422 body names (`"loc": ["query", NAME]`)."""
     detail = body.get("detail") if isinstance(body, dict) else None

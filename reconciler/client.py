@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
 import logging
 import random
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 
 from reconciler import listing, listing_run
-from reconciler.answers import SAFE_ID, Answer, parse_secret, read_answer, refused_params
+from reconciler.answers import SAFE_ID, Answer, displays_in, parse_secret, read_answer, refused_params
 from reconciler.auth import auth_for
 from reconciler.endpoint import DEFAULT_API_URL, LOCAL, canonical, shown
 from reconciler.errors import (
@@ -31,7 +32,7 @@ from reconciler.errors import (
     ValidationApiError,
 )
 from reconciler.listing import Listing, Query
-from reconciler.models import ANSWERED_FIELDS, PENDING_CREATE_HOLD_S, PatchValue, RemoteSecret, SecretValue
+from reconciler.models import PENDING_CREATE_HOLD_S, PatchValue, RemoteSecret, SecretValue
 from reconciler.redaction import Redactor
 from reconciler.statuses import (
     CHECK_URL,
@@ -102,18 +103,6 @@ def _body_of(response: httpx.Response) -> Any:
         return None
 
 
-# The answered fields that copy part of a secret (`display`): no server message may repeat them.
-_HIDDEN = tuple(f.name for f in ANSWERED_FIELDS if f.sensitive)
-
-
-def _displays_in(body: Any) -> list[str]:
-    """The `display` (every sensitive field) of each secret in an answer: one, a list, or a page."""
-    items = body.get("data", [body]) if isinstance(body, dict) else body
-    if not isinstance(items, list):
-        return []
-    return [i[k] for i in items if isinstance(i, dict) for k in _HIDDEN if isinstance(i.get(k), str)]
-
-
 class Client:
     """An async client for one account. Use as `async with Client(config) as client:`."""
 
@@ -164,6 +153,8 @@ class Client:
         self._shared = None if transport is None else self._connect(transport=transport)
         self._idle: list[httpx.AsyncClient] = []
         self._opened: list[httpx.AsyncClient] = []
+        # List answers by the digest of their body (a pure function of it), for this client's lifetime.
+        self._answers: dict[bytes, Answer] = {}
 
     async def __aenter__(self) -> Client:
         return self
@@ -224,7 +215,13 @@ class Client:
             if not refused:
                 raise status_error(response.status_code, what, self.redactor.detail(body), self._auth.shown)
             return Answer(refused=refused)
-        return read_answer(self._decode(response, what, CHECK_URL))
+        # A page read again with the same bytes is the same answer: a listing reads every page twice to
+        # prove itself, and decoding and checking a page is about half the client's work for it.
+        digest = hashlib.blake2b(response.content, digest_size=32).digest()
+        answer = self._answers.get(digest)
+        if answer is None:
+            answer = self._answers[digest] = read_answer(self._decode(response, what, CHECK_URL))
+        return answer
 
     async def get(self, secret_id: str) -> RemoteSecret:
         body = await self._json("GET", _secret_path(secret_id), what=f"reading secret {secret_id}")
@@ -329,7 +326,7 @@ class Client:
                 f"{self.redactor.line(kind, 60) or 'no content type'}, not JSON that can be read"
                 f"{'; ' + hint if hint else ''}"
             ) from exc
-        for display in _displays_in(body):
+        for display in displays_in(body):
             self.redactor.add(display)
         return body
 

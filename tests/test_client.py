@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler import client as client_module
+from reconciler.answers import Answer
 from reconciler.client import Client, ClientConfig
 from reconciler.emulator.app import create_app
 from reconciler.emulator.config import EmulatorConfig
@@ -71,6 +73,35 @@ def test_list_follows_every_shape_over_260_secrets(style: str) -> None:
             listed = (await client.list_secrets()).secrets
         assert sorted(s.secret_name for s in listed) == [f"s{i:03}" for i in range(260)]
         assert len({s.secret_id for s in listed}) == 260
+
+    run(go())
+
+
+def test_a_page_read_again_with_the_same_bytes_is_not_decoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[object] = []
+    real = client_module.read_answer
+
+    def counting(body: object) -> Answer:
+        decoded.append(body)
+        return real(body)
+
+    monkeypatch.setattr(client_module, "read_answer", counting)
+
+    async def go() -> None:
+        app = create_app(EmulatorConfig(list_style="paged"))
+        async with client_for(httpx.ASGITransport(app=app)) as client:
+            made = [
+                await client.create({"secret_name": f"s{i:03}", "secret_value": SecretValue(f"value-{i}")})
+                for i in range(260)
+            ]
+            first = await client.list_secrets()
+            assert (len(first.secrets), first.requests, len(decoded)) == (260, 6, 3)
+            # One secret of the last page changes: only that page's new bytes are read anew.
+            await client.update(made[-1].secret_id, {"tool_arg": "changed"})
+            second = await client.list_secrets()
+            assert len(decoded) == 4
+            assert {s.secret_id: s.tool_arg for s in second.secrets}[made[-1].secret_id] == "changed"
+            assert second.secrets[:200] == first.secrets[:200]
 
     run(go())
 
