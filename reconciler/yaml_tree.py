@@ -1,9 +1,10 @@
-"""The only reader of YAML: ruamel's C parser's events built into located nodes, with limits and errors.
+"""The reader of YAML: ruamel's C parser's events built into located nodes, with limits and errors.
 
 One builder serves every reader: workflow files and the tool catalogue are edited through the nodes
 (`parse_yaml`, `read_yaml`), and the desired-state file's plain data is taken from them
 (`compose`). Every problem that stops reading is found here once: the text is not YAML, more than
 one document, nesting past MAX_DEPTH, aliases that point nowhere or expand past MAX_ALIAS_EXPANSION.
+The one shortcut, yaml_plain, reads only files in which none of these can arise, from the same events.
 """
 
 from __future__ import annotations
@@ -277,7 +278,7 @@ def paused_gc() -> Iterator[None]:
 
 def _compose(source: str | bytes, text: str | None, shift: int, fold: Fold | None = None) -> Composed:
     builder = _Builder(text, shift, fold)
-    next_event, close = _event_source(source)
+    next_event, close = event_source(source)
     try:
         with paused_gc():
             builder.build(next_event)
@@ -300,7 +301,7 @@ def _compose(source: str | bytes, text: str | None, shift: int, fold: Fold | Non
     return Composed(builder.root, tuple(builder.findings), builder.complete)
 
 
-def _event_source(source: str | bytes) -> tuple[Callable[[], Any], Callable[[], None]]:
+def event_source(source: str | bytes) -> tuple[Callable[[], Any], Callable[[], None]]:
     """The parser's events one at a time (None after the last), and what releases the parser."""
     parser = _safe_yaml_parser()
     if parser.__name__ == "CParser":

@@ -1,4 +1,5 @@
-"""The desired-state file's plain data with positions, taken from yaml_tree's nodes, read strictly.
+"""The desired-state file's plain data with positions, taken from yaml_tree's nodes, read strictly
+(or, on the pass that expects no problem, from yaml_plain's reading of the events).
 
 Stricter than YAML itself, so that no two readers can see different data: a duplicate key, a key
 that is not text, an unsupported tag and a merge of anything but mappings are problems here.
@@ -7,6 +8,7 @@ that is not text, an unsupported tag and a merge of anything but mappings are pr
 from __future__ import annotations
 
 from reconciler.desired.located import Issues, Map, Seq, path_text
+from reconciler.yaml_plain import plain_mapping
 from reconciler.yaml_tree import (
     PathKey,
     YamlNode,
@@ -27,6 +29,12 @@ def read_data(raw: bytes, issues: Issues) -> tuple[object, bool]:
 
     Problems go to `issues`; a node reported as unusable is silenced for the rules that follow.
     """
+    if not issues.located:
+        # The pass expected to find no problem reads straight from the events; a file it cannot read
+        # that way (an anchor, a tag, a duplicate key...) is read through the nodes as before.
+        fast = plain_mapping(raw, Map, Seq)
+        if fast is not None:
+            return fast, True
     plain = _Plain(issues)
     with paused_gc():
         # Each collection becomes plain data as soon as it is read: the nodes of one entry at a time.
