@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ruamel.yaml.parser import Parser
 
+from reconciler import yaml_tree
 from reconciler.desired.compose import read_data
 from reconciler.desired.located import Issues, Map, Seq
 from reconciler.yaml_plain import plain_mapping
@@ -98,6 +100,17 @@ def test_a_merge_key_written_quoted_is_an_ordinary_key_for_both() -> None:
     text = "'<<': {k: 1}\n"
     got = fast(text)
     assert got is not None and list(got) == ["<<"] and agrees(text)
+
+
+def test_without_the_c_parser_the_same_files_read_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = "a: [1, 'x', ~]\nb:\n  c: |\n    text\n  d: {e: 0x1F}\n"
+    not_plain = ["a: &x 1\nb: *x\n", "a: !!str 1\n", "a: 1\na: 2\n", "<<: {k: 1}\n"]
+    with_c = fast(plain)
+    # As installed without ruamel.yaml.clib.
+    monkeypatch.setattr(yaml_tree, "_safe_yaml_parser", lambda: Parser)
+    pure = fast(plain)
+    assert with_c is not None and pure is not None and same(pure, with_c) and agrees(plain)
+    assert [fast(text) for text in not_plain] == [None] * len(not_plain)
 
 
 def test_equal_texts_are_one_object() -> None:
