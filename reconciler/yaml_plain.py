@@ -25,7 +25,7 @@ from ruamel.yaml.events import (
     StreamStartEvent,
 )
 
-from reconciler.yaml_scalars import plain_scalar
+from reconciler.yaml_scalars import is_merge, untagged_scalar
 from reconciler.yaml_tree import MAX_DEPTH, event_source, paused_gc
 
 # A collection made where it starts (0-based line and column): a mapping or a sequence.
@@ -79,14 +79,14 @@ class _Reader:
             if self.in_map and self.key is None:
                 self.key = self.name(text, event.style)
                 continue
-            value = text if event.style else plain_scalar(text) if text else None
+            value = untagged_scalar(text, event.style)
             if value.__class__ is str:
                 value = texts.setdefault(value, value)
             self.put(value)
 
     def name(self, text: str, style: str | None) -> str:
         """A mapping key: text, neither one the mapping has already nor the merge key."""
-        if text in self.top or (text == "<<" and not style):
+        if text in self.top or is_merge(text, style):
             raise _NotPlain
         return self.texts.setdefault(text, text)
 

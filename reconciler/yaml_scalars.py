@@ -32,6 +32,16 @@ _NAN = re.compile(r"\.(?:nan|NaN|NAN)")
 _NUMBER_START = frozenset("+-.0123456789")
 
 
+def untagged_scalar(text: str, style: str | None) -> Scalar:
+    """An untagged scalar's value: its text as written when quoted or a block, else read as plain."""
+    return text if style else plain_scalar(text)
+
+
+def is_merge(text: str, style: str | None) -> bool:
+    """Whether an untagged mapping key, as written, is the merge key: `<<` written plain."""
+    return not style and text == "<<"
+
+
 def plain_scalar(text: str) -> Scalar:
     """A plain (unquoted, untagged) scalar's value under the YAML 1.2 core schema."""
     if text in _PLAIN_CONSTANTS:
@@ -62,7 +72,7 @@ def tagged_scalar(tag: str, text: str) -> tuple[Scalar, str | None]:
     """A scalar with an explicit tag: its value, or an error message."""
     if tag == "!" or tag == YAML_TAG + "str":
         return text, None
-    plain = plain_scalar(text) if text else None
+    plain = plain_scalar(text)
     expected: dict[str, Callable[[object], bool]] = {
         "null": lambda v: v is None,
         "bool": lambda v: isinstance(v, bool),

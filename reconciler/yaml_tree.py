@@ -35,7 +35,7 @@ from ruamel.yaml.reader import ReaderError
 
 from reconciler.errors import DesiredFileError, Problem
 from reconciler.fsutil import read_regular
-from reconciler.yaml_scalars import Scalar, collection_tag_problem, plain_scalar, tagged_scalar
+from reconciler.yaml_scalars import Scalar, collection_tag_problem, is_merge, tagged_scalar, untagged_scalar
 
 # Aliases may share one node many times over; past this many expanded nodes the file is refused,
 # so that a small file cannot make validation walk billions of nodes.
@@ -155,8 +155,8 @@ class Composed:
 
 def is_merge_key(node: YamlNode) -> bool:
     """Whether a mapping key is the merge key: `<<` written plain, untagged, not through an alias."""
-    plain = node.kind == "scalar" and node.style == "" and node.tag is None and not node.alias
-    return plain and node.text == "<<"
+    plain = node.kind == "scalar" and node.tag is None and not node.alias
+    return plain and is_merge(node.text, node.style)
 
 
 def key_name(node: YamlNode) -> str | None:
@@ -421,7 +421,7 @@ class _Builder:
         if tag is not None:
             value: Scalar = tagged_scalar(tag, text)[0]
         else:
-            value = text if style else plain_scalar(text) if text else None
+            value = untagged_scalar(text, style)
         start = mark.index + self.shift
         end = event.end_mark.index + self.shift
         if self.text is not None and style in ("|", ">"):

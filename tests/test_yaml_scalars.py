@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from reconciler.yaml_scalars import YAML_TAG, collection_tag_problem, plain_scalar, tagged_scalar
+from reconciler.yaml_scalars import (
+    YAML_TAG,
+    collection_tag_problem,
+    is_merge,
+    plain_scalar,
+    tagged_scalar,
+    untagged_scalar,
+)
 
 
 @pytest.mark.parametrize(
@@ -61,3 +68,18 @@ def test_collections_take_their_own_tag_or_none() -> None:
         collection_tag_problem(YAML_TAG + "seq", "map")
         == "has the tag !!seq, which is not supported; remove it"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "style", "value"),
+    [("12", None, 12), ("12", "'", "12"), ("", None, None), ("", '"', ""), ("~", "|", "~"), ("x", None, "x")],
+)
+def test_an_untagged_scalar_is_read_as_plain_only_when_written_plain(
+    text: str, style: str | None, value: object
+) -> None:
+    assert untagged_scalar(text, style) == value and type(untagged_scalar(text, style)) is type(value)
+
+
+def test_only_a_plain_double_angle_is_the_merge_key() -> None:
+    assert is_merge("<<", None) and is_merge("<<", "")
+    assert not is_merge("<<", "'") and not is_merge("<", None) and not is_merge("<<x", None)
